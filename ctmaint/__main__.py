@@ -1,0 +1,3 @@
+from ctmaint.cli import main
+
+main()

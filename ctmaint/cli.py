@@ -1,0 +1,135 @@
+"""The command line: a thin Typer layer over :mod:`ctmaint.services`.
+
+This is the single error boundary: a :class:`CtmaintError` becomes one line on stderr and
+its exit code; usage errors exit 2. Heavy libraries are imported by the services that
+need them, so a cron tick with nothing to do starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ctmaint import services
+from ctmaint.clock import resolve_now
+from ctmaint.errors import CtmaintError
+from ctmaint.render.listing import window_record, window_table
+from ctmaint.services import Workspace
+
+app = typer.Typer(
+    help="Publish maintenance windows as calendars and feeds, and tell customers once.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _workspace(ctx: typer.Context) -> Workspace:
+    workspace = ctx.obj
+    assert isinstance(workspace, Workspace)
+    return workspace
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="CTMAINT_CONFIG",
+            help="Policy file; default ./ctmaint.toml if present, else the embedded policy.",
+            dir_okay=False,
+        ),
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            envvar="CTMAINT_STATE",
+            help="State database (SQLite); default .ctmaint/state.db in the current folder.",
+            dir_okay=False,
+        ),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            envvar="CTMAINT_NOW",
+            help="The clock, ISO 8601 with offset (2026-12-18T22:00-07:00); default the real time.",
+        ),
+    ] = None,
+) -> None:
+    """Global options; every command obeys --now."""
+    workspace = Workspace.locate(config, state, resolve_now(now), Path.cwd())
+    ctx.obj = workspace
+    ctx.call_on_close(workspace.close)
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Folder to write into.", file_okay=False)
+    ] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Write ctmaint.toml (the shipped policy) and an example contacts.csv."""
+    for path in services.init(directory, force):
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Validate the policy and contacts.csv; report every problem with its fix."""
+    report = services.check(_workspace(ctx))
+    for note in report.notes:
+        typer.echo(note)
+    for problem in report.problems:
+        typer.echo(str(problem), err=True)
+    if not report.ok:
+        typer.echo(f"{len(report.problems)} problem(s) found; nothing was changed", err=True)
+        raise typer.Exit(1)
+    typer.echo("ok")
+
+
+@app.command()
+def upcoming(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option("--days", help="How many days ahead.", min=1)] = 90,
+    product: Annotated[
+        str | None, typer.Option("--product", help="Only windows affecting this product id.")
+    ] = None,
+    output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """The windows from now on (those running now included)."""
+    workspace = _workspace(ctx)
+    windows = services.upcoming(workspace, days, product)
+    policy = workspace.policy
+    if output is Format.json:
+        records = [window_record(w, policy.zone, workspace.now) for w in windows]
+        typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
+    elif windows:
+        typer.echo(window_table(windows, policy.zone, policy.provider.zone_label, workspace.now))
+    else:
+        typer.echo(f"no windows in the next {days} days")
+
+
+def main() -> None:
+    """Console entry point: run the app; turn user errors into one line and an exit code."""
+    try:
+        app()
+    except CtmaintError as error:
+        print(f"ctmaint: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)

@@ -1,0 +1,144 @@
+"""Load and validate contacts.csv: the customers' designated points of contact.
+
+Columns (contract): organization,account,name,title,email,phone,roles,products,timezone.
+``roles`` and ``products`` are ';'-separated; ``products`` may be ``*``. Every bad row is
+reported with its line number. Role ``maintenance`` receives notices.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from ctmaint.errors import ContactsError, Problem
+from ctmaint.times import parse_zone
+
+COLUMNS = (
+    "organization", "account", "name", "title", "email", "phone", "roles", "products", "timezone",
+)  # fmt: skip
+REQUIRED = ("organization", "name", "email", "roles", "products")
+ROLES = ("primary", "secondary", "technical", "master-case", "maintenance", "escalation", "billing")
+NOTIFY_ROLE = "maintenance"
+ALL_PRODUCTS = "*"
+# Deliberately simple: one @, no spaces, a dotted domain. SendGrid is the final judge.
+_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+@dataclass(frozen=True)
+class Contact:
+    organization: str
+    account: str
+    name: str
+    title: str
+    email: str
+    phone: str
+    roles: frozenset[str]
+    products: frozenset[str]
+    zone: ZoneInfo | None
+    line: int
+
+    def uses(self, product_ids: Iterable[str]) -> bool:
+        """Whether this contact's organization uses any of ``product_ids``."""
+        return ALL_PRODUCTS in self.products or not self.products.isdisjoint(product_ids)
+
+
+def load_contacts(path: Path, product_ids: Iterable[str]) -> list[Contact]:
+    """Read ``path``; a missing file means no contacts.
+
+    Raises ContactsError listing every bad row.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return []
+    except UnicodeDecodeError as error:
+        raise ContactsError(
+            [Problem(str(path), "", f"is not UTF-8 text ({error.reason})")]
+        ) from None
+    return parse_contacts(text, str(path), frozenset(product_ids))
+
+
+def parse_contacts(text: str, source: str, product_ids: frozenset[str]) -> list[Contact]:
+    rows = csv.reader(io.StringIO(text, newline=""))
+    header = [cell.strip().lower() for cell in next(rows, [])]
+    if tuple(header) != COLUMNS:
+        raise ContactsError(
+            [Problem(source, "line 1", f"the header must be exactly: {','.join(COLUMNS)}")]
+        )
+    problems: list[Problem] = []
+    contacts: list[Contact] = []
+    for cells in rows:
+        line = rows.line_num
+        if not any(cell.strip() for cell in cells):
+            continue
+        found, contact = _contact(cells, line, source, product_ids)
+        problems.extend(found)
+        if contact is not None:
+            contacts.append(contact)
+    if problems:
+        raise ContactsError(problems)
+    return contacts
+
+
+def _contact(
+    cells: list[str], line: int, source: str, product_ids: frozenset[str]
+) -> tuple[list[Problem], Contact | None]:
+    where = f"line {line}"
+    if len(cells) != len(COLUMNS):
+        return [Problem(source, where, f"has {len(cells)} fields; expected {len(COLUMNS)}")], None
+    row = dict(zip(COLUMNS, (cell.strip() for cell in cells), strict=True))
+    problems = [
+        Problem(source, where, f"column {column} is empty; fill it in")
+        for column in REQUIRED
+        if not row[column]
+    ]
+    if row["email"] and not _EMAIL.match(row["email"]):
+        problems.append(
+            Problem(
+                source, where, f"'{row['email']}' is not an email address like name@example.com"
+            )
+        )
+    roles = _split(row["roles"])
+    problems += [
+        Problem(source, where, f"role '{role}' is unknown; use one of {', '.join(ROLES)}")
+        for role in sorted(roles - set(ROLES))
+    ]
+    products = _split(row["products"])
+    problems += [
+        Problem(
+            source,
+            where,
+            f"product '{p}' is unknown; use '*' or one of {', '.join(sorted(product_ids))}",
+        )
+        for p in sorted(products - product_ids - {ALL_PRODUCTS})
+    ]
+    zone = None
+    if row["timezone"]:
+        try:
+            zone = parse_zone(row["timezone"])
+        except ValueError as error:
+            problems.append(Problem(source, where, str(error)))
+    if problems:
+        return problems, None
+    contact = Contact(
+        organization=row["organization"],
+        account=row["account"] or row["organization"],
+        name=row["name"],
+        title=row["title"],
+        email=row["email"],
+        phone=row["phone"],
+        roles=roles,
+        products=products,
+        zone=zone,
+        line=line,
+    )
+    return [], contact
+
+
+def _split(cell: str) -> frozenset[str]:
+    return frozenset(part.strip().lower() for part in cell.split(";") if part.strip())

@@ -1,0 +1,66 @@
+"""The one family of errors ctmaint raises for things a user can fix.
+
+Every message is one sentence that says what is wrong, where, and what would be right.
+The CLI catches :class:`CtmaintError` in one place, prints the message and exits with
+:attr:`CtmaintError.exit_code`; anything else is a bug and may show a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class CtmaintError(Exception):
+    """Base class: a problem the user can fix. ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class UsageError(CtmaintError):
+    """A command-line argument is malformed (a time, a duration, a list)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation finding: the file, the key or line in it, and the sentence to print."""
+
+    file: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        location = f"{self.file}: {self.where}" if self.where else self.file
+        return f"{location}: {self.message}"
+
+
+class InvalidInputError(CtmaintError):
+    """A file failed validation; ``problems`` lists every finding, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        first = str(problems[0])
+        more = len(problems) - 1
+        suffix = f" (and {more} more; run `ctmaint check` to see all)" if more else ""
+        super().__init__(first + suffix)
+
+
+class PolicyError(InvalidInputError):
+    """The policy file is invalid."""
+
+
+class ContactsError(InvalidInputError):
+    """contacts.csv is invalid."""
+
+
+class ScheduleError(CtmaintError):
+    """An operator change does not fit the schedule (unknown id, end before start...)."""
+
+
+class StateError(CtmaintError):
+    """The state database cannot be opened or is newer than this ctmaint."""
+
+
+class DeliveryError(CtmaintError):
+    """A transport cannot deliver at all (bad credentials, no key): stops the run."""

@@ -1,0 +1,59 @@
+"""Windows as JSON records and as a plain-text table for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ctmaint.schedule import Window
+from ctmaint.times import human_local, human_utc, local_iso, utc_z
+
+
+def window_record(window: Window, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
+    """The contract's JSON shape of a window (``upcoming --format json``)."""
+    return {
+        "id": window.id,
+        "calendar": window.calendar,
+        "title": window.title,
+        "start": local_iso(window.start, zone),
+        "end": local_iso(window.end, zone),
+        "start_utc": utc_z(window.start),
+        "end_utc": utc_z(window.end),
+        "products": list(window.products),
+        "impact": window.impact,
+        "status": window.status(now),
+        "summary": window.summary,
+        "description": window.description,
+        "justification": window.justification,
+        "sequence": window.sequence,
+    }
+
+
+def window_table(windows: Sequence[Window], zone: ZoneInfo, label: str, now: datetime) -> str:
+    """Aligned columns: id, local start and end with zone abbreviation, UTC start, and more."""
+    local = f"({label})" if label else f"({zone.key})"
+    header = ["ID", f"START {local}", f"END {local}", "START (UTC)", "IMPACT", "STATUS", "PRODUCTS"]
+    rows = [
+        [
+            w.id,
+            human_local(w.start, zone),
+            human_local(w.end, zone),
+            human_utc(w.start),
+            w.impact,
+            w.status(now),
+            ",".join(w.products),
+        ]
+        for w in windows
+    ]
+    return format_table(header, rows)
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)

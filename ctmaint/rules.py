@@ -1,0 +1,83 @@
+"""Rule kinds: pure descriptions of when a calendar's windows start.
+
+Each rule works on the provider's wall clock and answers one question,
+:meth:`Rule.next_after`. Local times that the zone skips or repeats are read as
+:mod:`ctmaint.times` documents (a skipped time moves forward by the gap, a repeated
+one is the first occurrence), so a rule fires exactly once per wall-clock match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from ctmaint.times import localize
+
+# Looking back this far on the wall clock covers a repeated hour at fall-back.
+_FOLD_MARGIN = timedelta(hours=3)
+
+
+class Rule(Protocol):
+    """When windows start. Implementations are frozen and hold no state."""
+
+    def next_after(self, after: datetime) -> datetime:
+        """The first start strictly later than the aware instant ``after``, in the rule's zone."""
+        ...
+
+    def describe(self) -> str:
+        """A short human description, e.g. ``cron 0 22 * * 5#3 (America/Denver)``."""
+        ...
+
+
+@dataclass(frozen=True)
+class CronRule:
+    """A cron expression on the wall clock of ``zone`` (croniter syntax: ``5#3`` = third Friday).
+
+    Matching is done on naive wall times, so DST never changes which days match;
+    each match is then placed in ``zone`` by :func:`ctmaint.times.localize`.
+    """
+
+    expression: str
+    zone: ZoneInfo
+
+    def next_after(self, after: datetime) -> datetime:
+        from croniter import croniter  # about 40 ms to import: only paths that expand rules pay it
+
+        wall = after.astimezone(self.zone).replace(tzinfo=None) - _FOLD_MARGIN
+        matches = croniter(self.expression, wall)
+        while True:
+            start = localize(matches.get_next(datetime), self.zone)
+            if start > after:
+                return start
+
+    def describe(self) -> str:
+        return f"cron {self.expression} ({self.zone.key})"
+
+
+@dataclass(frozen=True)
+class CycleRule:
+    """Every ``period`` of wall-clock days from ``anchor`` (a naive local date and time).
+
+    Occurrence k is ``anchor + k * period`` on the wall clock (k >= 0), so a Tuesday
+    21:00 anchor stays Tuesday 21:00 across DST changes. ``period`` is whole days.
+    """
+
+    anchor: datetime
+    period: timedelta
+    zone: ZoneInfo
+
+    def next_after(self, after: datetime) -> datetime:
+        wall = after.astimezone(self.zone).replace(tzinfo=None) - _FOLD_MARGIN
+        k = max(0, -((self.anchor - wall) // self.period))
+        while True:
+            start = localize(self.anchor + k * self.period, self.zone)
+            if start > after:
+                return start
+            k += 1
+
+    def describe(self) -> str:
+        days = self.period.days
+        every = f"{days // 7} weeks" if days % 7 == 0 else f"{days} days"
+        return f"every {every} from {self.anchor:%Y-%m-%d %H:%M} ({self.zone.key})"

@@ -1,0 +1,108 @@
+"""Windows: what the policy's rules produce over a span of time.
+
+A :class:`Window` is one occurrence of maintenance with everything a notice or a feed
+entry states. :func:`windows_between` expands every calendar's rule; operator changes
+(added, moved, cancelled windows) are applied on top by later layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ctmaint.errors import PolicyError, Problem
+from ctmaint.policy import CalendarSpec, Policy
+
+SCHEDULED, IN_PROGRESS, COMPLETED, CANCELLED = "scheduled", "in-progress", "completed", "cancelled"
+
+
+@dataclass(frozen=True)
+class Window:
+    """One maintenance window. ``start``/``end`` are aware, in the provider's zone."""
+
+    id: str
+    calendar: str
+    title: str
+    start: datetime
+    end: datetime
+    products: tuple[str, ...]
+    impact: str
+    summary: str
+    description: str
+    justification: str
+    cancelled: bool = False
+    sequence: int = 0
+
+    def status(self, now: datetime) -> str:
+        """``scheduled``, ``in-progress``, ``completed`` or ``cancelled`` as of ``now``."""
+        if self.cancelled:
+            return CANCELLED
+        if now < self.start:
+            return SCHEDULED
+        return IN_PROGRESS if now < self.end else COMPLETED
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return self.start < end and self.end > start
+
+
+def window_id(calendar: str, start: datetime) -> str:
+    """The contract id: ``<calendar id>-<local start date>``."""
+    return f"{calendar}-{start:%Y-%m-%d}"
+
+
+def windows_between(policy: Policy, start: datetime, end: datetime) -> list[Window]:
+    """Every rule window that overlaps [start, end), ordered by start then id."""
+    found = [
+        window
+        for spec in policy.calendars.values()
+        for window in _calendar_windows(spec, start, end)
+    ]
+    return sorted(found, key=lambda w: (w.start.timestamp(), w.id))
+
+
+def _calendar_windows(spec: CalendarSpec, start: datetime, end: datetime) -> Iterator[Window]:
+    seen: set[str] = set()
+    # A window overlaps [start, end) when it starts after start - duration.
+    cursor = start - spec.duration
+    while True:
+        begins = spec.rule.next_after(cursor)
+        if begins >= end:
+            return
+        cursor = begins
+        if begins.date() in spec.skip:
+            continue
+        identifier = window_id(spec.id, begins)
+        if identifier in seen:
+            raise PolicyError(
+                [
+                    Problem(
+                        "policy",
+                        f"calendars.{spec.id}",
+                        f"the rule starts two windows on {begins:%Y-%m-%d}; window ids are "
+                        "<calendar>-<date>, so a calendar may start at most one window a day",
+                    )
+                ]
+            )
+        seen.add(identifier)
+        yield Window(
+            id=identifier,
+            calendar=spec.id,
+            title=spec.title,
+            start=begins,
+            end=elapsed_end(begins, spec.duration),
+            products=spec.products,
+            impact=spec.impact,
+            summary=spec.summary,
+            description=spec.description,
+            justification=spec.justification,
+        )
+
+
+def elapsed_end(start: datetime, duration: timedelta) -> datetime:
+    """``start + duration`` as elapsed time, in start's zone.
+
+    Python adds a timedelta to an aware datetime on the wall clock, which would make a
+    window that spans a DST change an hour too long or short; UTC arithmetic does not.
+    """
+    return (start.astimezone(UTC) + duration).astimezone(start.tzinfo)

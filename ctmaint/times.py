@@ -1,0 +1,116 @@
+"""Parsing and formatting of instants, local times and durations.
+
+Rules for local wall times that a zone skips or repeats (RFC 5545, section 3.3.5):
+
+* a time that does not exist (the hour skipped when clocks spring forward) is read with
+  the offset in force before the change, so 02:30 on spring-forward day in America/Denver
+  becomes 03:30 MDT: the window starts as late into the gap as it would have lasted;
+* a time that repeats (the hour when clocks fall back) is the first of the two, the one
+  with the offset in force before the change.
+
+Calendar clients apply the same reading to TZID times, so feeds and notices agree.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ctmaint.errors import UsageError
+
+_DURATION = re.compile(r"^(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Read a duration such as ``6h``, ``30m``, ``1h30m``, ``7d`` or ``3w``.
+
+    Raises ValueError with a sentence naming the accepted form.
+    """
+    match = _DURATION.match(text.strip().lower().replace(" ", ""))
+    if not text.strip() or match is None:
+        raise ValueError(f"'{text}' is not a duration; write it like 30m, 6h, 1h30m, 7d or 3w")
+    parts = {key: int(value) for key, value in match.groupdict(default="0").items()}
+    return timedelta(weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"])
+
+
+def format_duration(span: timedelta) -> str:
+    """The inverse of :func:`parse_duration` (``timedelta(hours=6)`` -> ``6h``)."""
+    minutes = int(span.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    text = "".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n)
+    return text or "0m"
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    """An IANA zone by name; ValueError with a sentence if it is unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"'{name}' is not an IANA time zone; use a name like America/Denver or Europe/London"
+        ) from None
+
+
+def parse_instant(text: str, option: str) -> datetime:
+    """Read an ISO 8601 date-time that carries an offset (``Z`` or ``+hh:mm``).
+
+    ``option`` names the option or key for the error message. Naive times are refused
+    rather than guessed: the machine's zone is not the provider's.
+    """
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"{option} '{text}' is not an ISO 8601 time; write it like 2026-12-18T22:00-07:00"
+        ) from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise UsageError(
+            f"{option} '{text}' has no UTC offset; add one, like {text}-07:00 or {text}Z"
+        )
+    return value
+
+
+def parse_local_time(text: str) -> time:
+    """Read ``HH:MM``; ValueError with a sentence otherwise."""
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a time of day; write it like 09:00") from None
+
+
+def localize(wall: datetime, zone: ZoneInfo) -> datetime:
+    """Attach ``zone`` to a naive wall time by the rules in this module's docstring.
+
+    The result is normalized: a skipped time comes back as the real wall time it denotes
+    (02:30 on spring-forward day -> 03:30), a repeated one with ``fold=0``.
+    """
+    aware = wall.replace(tzinfo=zone, fold=0)
+    return aware.astimezone(UTC).astimezone(zone)
+
+
+def at_local(day: date, clock: time, zone: ZoneInfo) -> datetime:
+    """``day`` at ``clock`` in ``zone`` (see :func:`localize`)."""
+    return localize(datetime.combine(day, clock), zone)
+
+
+def utc_z(moment: datetime) -> str:
+    """ISO 8601 in UTC ending in ``Z``, to the second: ``2026-12-19T05:00:00Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_iso(moment: datetime, zone: ZoneInfo) -> str:
+    """ISO 8601 in ``zone`` with its offset: ``2026-12-18T22:00:00-07:00``."""
+    return moment.astimezone(zone).isoformat(timespec="seconds")
+
+
+def human_local(moment: datetime, zone: ZoneInfo) -> str:
+    """``Fri 2026-12-18 22:00 MST``: weekday, date, time and the zone's abbreviation."""
+    local = moment.astimezone(zone)
+    return local.strftime("%a %Y-%m-%d %H:%M ") + (local.tzname() or local.strftime("%z"))
+
+
+def human_utc(moment: datetime) -> str:
+    """``Sat 2026-12-19 05:00 UTC``."""
+    return moment.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC")
