@@ -378,13 +378,10 @@ class _Reader:
                 self.fail(f"{where}.notices", f"'{stage}' needs a [stages.{stage}] table")
         status_page = self.value(table, "status_page", where, bool, False)
         skip = self.skip_dates(table, where)
-        if len(self.problems) > count:
+        if len(self.problems) > count or rule is None or zone is None:
+            return None  # with no zone, the provider section has reported the problem
+        if duration is None or affected is None or impact is None:
             return None
-        assert rule
-        assert duration
-        assert affected
-        assert impact
-        assert status_page is not None
         return CalendarSpec(
             id=calendar_id,
             title=texts["title"] or calendar_id,
@@ -396,7 +393,7 @@ class _Reader:
             description=texts["description"] or "",
             justification=texts["justification"] or "",
             notices=notices,
-            status_page=status_page,
+            status_page=bool(status_page),
             skip=skip,
         )
 

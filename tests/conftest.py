@@ -1,0 +1,113 @@
+"""Shared helpers: policies written from small TOML pieces, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ctmaint import cli
+from ctmaint.policy import Policy, embedded_policy_text, parse_policy
+
+PROVIDER = """
+[provider]
+name = "Example"
+domain = "example.net"
+timezone = "{zone}"
+zone_label = "{label}"
+status_page = "https://status.example.net"
+calendar_url = "https://status.example.net/calendars"
+sender = "Example Maintenance <maintenance@example.net>"
+
+[products]
+voice = "Cloud Voice"
+video = "Video"
+
+[stages.week-before]
+before = "7d"
+at = "09:00"
+
+[stages.day-before]
+before = "24h"
+"""
+
+
+def calendar_toml(calendar_id: str = "nightly", **keys: object) -> str:
+    """A [calendars.ID] table with workable defaults; ``keys`` override or add keys."""
+    values: dict[str, object] = {
+        "title": "Nightly work",
+        "cron": "30 2 * * *",
+        "duration": "1h",
+        "products": ["voice"],
+        "impact": "DEGRADED",
+        "summary": "Nightly work",
+        "description": "Patching.",
+        "justification": "Security.",
+        "notices": [],
+    }
+    values.update(keys)
+    lines = [f"[calendars.{calendar_id}]"]
+    for key, value in values.items():
+        if value is None:
+            continue
+        lines.append(f"{key} = {_toml(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return str(value)
+
+
+def policy_toml(*calendars: str, zone: str = "America/Denver", label: str = "MT") -> str:
+    return PROVIDER.format(zone=zone, label=label) + "\n".join(calendars or (calendar_toml(),))
+
+
+def make_policy(*calendars: str, zone: str = "America/Denver") -> Policy:
+    return parse_policy(policy_toml(*calendars, zone=zone), "test.toml", Path("."))
+
+
+@pytest.fixture
+def shipped() -> Policy:
+    return parse_policy(embedded_policy_text(), "<embedded policy>", Path("."))
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+CliRunner = Callable[..., Result]
+
+
+@pytest.fixture
+def run_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> CliRunner:
+    """Run ``ctmaint ARGS`` in-process, in tmp_path, through the real entry point."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("CTMAINT_CONFIG", "CTMAINT_STATE", "CTMAINT_NOW"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["ctmaint", *args])
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
