@@ -12,7 +12,8 @@ $(BIN)/ctmaint: pyproject.toml
 	touch $@
 
 run: $(BIN)/ctmaint
-	$(BIN)/ctmaint upcoming
+	$(BIN)/ctmaint build
+	$(BIN)/ctmaint upcoming --days 31
 
 test: $(BIN)/ctmaint
 	$(BIN)/pytest -q

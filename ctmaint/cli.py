@@ -126,6 +126,24 @@ def upcoming(
         typer.echo(f"no windows in the next {days} days")
 
 
+@app.command()
+def build(
+    ctx: typer.Context,
+    calendars: Annotated[
+        Path, typer.Option("--calendars", help="Folder for the feeds.", file_okay=False)
+    ] = Path("calendars"),
+    notices: Annotated[
+        Path, typer.Option("--notices", help="Folder for the status JSON.", file_okay=False)
+    ] = Path("notices"),
+) -> None:
+    """Write the iCalendar, RSS and Atom feeds and the status page's JSON."""
+    result = services.build(_workspace(ctx), calendars, notices)
+    typer.echo(
+        f"built {result.windows} windows: {len(result.written)} files written, "
+        f"{result.unchanged} unchanged"
+    )
+
+
 def main() -> None:
     """Console entry point: run the app; turn user errors into one line and an exit code."""
     try:

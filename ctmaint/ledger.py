@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,7 +67,7 @@ def open_ledger(path: Path) -> Ledger:
     try:
         _create_private(path)
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
+        _use_wal(connection)
         connection.execute("PRAGMA foreign_keys=ON")
     except (OSError, sqlite3.Error) as error:
         raise StateError(f"cannot open the state database {path}: {error}") from None
@@ -77,6 +78,23 @@ def open_ledger(path: Path) -> Ledger:
         connection.close()
         raise
     return ledger
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Switch to WAL (readers never block the writer), retrying while others hold a lock.
+
+    Changing the journal mode does not wait on SQLite's busy handler, so two processes
+    opening a new database together would otherwise see "database is locked".
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _create_private(path: Path) -> None:

@@ -8,6 +8,7 @@ one is the first occurrence), so a rule fires exactly once per wall-clock match.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -22,8 +23,13 @@ _FOLD_MARGIN = timedelta(hours=3)
 class Rule(Protocol):
     """When windows start. Implementations are frozen and hold no state."""
 
+    def starts_after(self, after: datetime) -> Iterator[datetime]:
+        """Every start strictly later than the aware instant ``after``, in order, in the
+        rule's zone. The iterator is endless; the caller stops it."""
+        ...
+
     def next_after(self, after: datetime) -> datetime:
-        """The first start strictly later than the aware instant ``after``, in the rule's zone."""
+        """The first start strictly later than ``after``."""
         ...
 
     def describe(self) -> str:
@@ -42,7 +48,7 @@ class CronRule:
     expression: str
     zone: ZoneInfo
 
-    def next_after(self, after: datetime) -> datetime:
+    def starts_after(self, after: datetime) -> Iterator[datetime]:
         from croniter import croniter  # about 40 ms to import: only paths that expand rules pay it
 
         wall = after.astimezone(self.zone).replace(tzinfo=None) - _FOLD_MARGIN
@@ -50,7 +56,10 @@ class CronRule:
         while True:
             start = localize(matches.get_next(datetime), self.zone)
             if start > after:
-                return start
+                yield start
+
+    def next_after(self, after: datetime) -> datetime:
+        return next(self.starts_after(after))
 
     def describe(self) -> str:
         return f"cron {self.expression} ({self.zone.key})"
@@ -68,14 +77,17 @@ class CycleRule:
     period: timedelta
     zone: ZoneInfo
 
-    def next_after(self, after: datetime) -> datetime:
+    def starts_after(self, after: datetime) -> Iterator[datetime]:
         wall = after.astimezone(self.zone).replace(tzinfo=None) - _FOLD_MARGIN
         k = max(0, -((self.anchor - wall) // self.period))
         while True:
             start = localize(self.anchor + k * self.period, self.zone)
             if start > after:
-                return start
+                yield start
             k += 1
+
+    def next_after(self, after: datetime) -> datetime:
+        return next(self.starts_after(after))
 
     def describe(self) -> str:
         days = self.period.days

@@ -31,6 +31,8 @@ class Window:
     summary: str
     description: str
     justification: str
+    created_at: datetime
+    changed_at: datetime
     cancelled: bool = False
     sequence: int = 0
 
@@ -42,8 +44,35 @@ class Window:
             return SCHEDULED
         return IN_PROGRESS if now < self.end else COMPLETED
 
+    def revision(self, now: datetime) -> Revision:
+        """What subscribers should see as of ``now``: status, SEQUENCE and last change.
+
+        Starting and ending are changes too (X-MAINTNOTE-STATUS moves to IN-PROCESS, then
+        COMPLETED), so each raises the sequence by one and moves the stamp to that moment;
+        operator changes add ``self.sequence``. Nothing here depends on when a build runs.
+        """
+        status = self.status(now)
+        passed = [moment for moment in (self.start, self.end) if moment <= now]
+        if self.cancelled:
+            passed = []
+        stamp = max([self.changed_at, *passed], key=lambda m: m.timestamp())
+        return Revision(status, self.sequence + len(passed), stamp.astimezone(UTC))
+
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return self.start < end and self.end > start
+
+
+@dataclass(frozen=True)
+class Revision:
+    status: str
+    sequence: int
+    stamp: datetime  # UTC
+
+
+def on_status_page(policy: Policy, window: Window) -> bool:
+    """Whether the policy posts this window's notices to the status page."""
+    spec = policy.calendars.get(window.calendar)
+    return spec.status_page if spec is not None else policy.unscheduled.status_page
 
 
 def window_id(calendar: str, start: datetime) -> str:
@@ -53,23 +82,24 @@ def window_id(calendar: str, start: datetime) -> str:
 
 def windows_between(policy: Policy, start: datetime, end: datetime) -> list[Window]:
     """Every rule window that overlaps [start, end), ordered by start then id."""
+    # A rule window counts as published when it first enters the feeds' horizon.
+    lead = timedelta(days=policy.days_ahead)
     found = [
         window
         for spec in policy.calendars.values()
-        for window in _calendar_windows(spec, start, end)
+        for window in _calendar_windows(spec, start, end, lead)
     ]
     return sorted(found, key=lambda w: (w.start.timestamp(), w.id))
 
 
-def _calendar_windows(spec: CalendarSpec, start: datetime, end: datetime) -> Iterator[Window]:
+def _calendar_windows(
+    spec: CalendarSpec, start: datetime, end: datetime, lead: timedelta
+) -> Iterator[Window]:
     seen: set[str] = set()
     # A window overlaps [start, end) when it starts after start - duration.
-    cursor = start - spec.duration
-    while True:
-        begins = spec.rule.next_after(cursor)
+    for begins in spec.rule.starts_after(start - spec.duration):
         if begins >= end:
             return
-        cursor = begins
         if begins.date() in spec.skip:
             continue
         identifier = window_id(spec.id, begins)
@@ -96,6 +126,8 @@ def _calendar_windows(spec: CalendarSpec, start: datetime, end: datetime) -> Ite
             summary=spec.summary,
             description=spec.description,
             justification=spec.justification,
+            created_at=(begins - lead).astimezone(UTC),
+            changed_at=(begins - lead).astimezone(UTC),
         )
 
 

@@ -20,6 +20,7 @@ from ctmaint.policy import (
     example_contacts_text,
     load_policy,
 )
+from ctmaint.publish import write_tree
 from ctmaint.schedule import Window, windows_between
 
 POLICY_FILE = "ctmaint.toml"
@@ -71,6 +72,36 @@ class Workspace:
             self._ledger = None
 
 
+def schedule(workspace: Workspace, start: datetime, end: datetime) -> list[Window]:
+    """The windows overlapping [start, end): the policy's rules with operator changes applied."""
+    return windows_between(workspace.policy, start, end)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    windows: int
+    written: list[Path]
+    unchanged: int
+
+
+def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> BuildResult:
+    """Render every feed and status document, then write them atomically.
+
+    Everything is rendered in memory first: a failure leaves the previous files intact.
+    """
+    from ctmaint.render.publication import Horizon, calendar_files, notice_files
+
+    policy, now = workspace.policy, workspace.now
+    horizon = Horizon(
+        now - timedelta(days=policy.days_back), now + timedelta(days=policy.days_ahead)
+    )
+    windows = schedule(workspace, horizon.start, horizon.end)
+    calendars = calendar_files(windows, policy, now, horizon)
+    notices = notice_files(windows, policy, now, posts=[])
+    written = write_tree(calendars_dir, calendars) + write_tree(notices_dir, notices)
+    return BuildResult(len(windows), written, len(calendars) + len(notices) - len(written))
+
+
 def upcoming(workspace: Workspace, days: int, product: str | None = None) -> list[Window]:
     """Windows that have not ended at ``now`` and start within ``days`` days of it."""
     policy = workspace.policy
@@ -83,7 +114,7 @@ def upcoming(workspace: Workspace, days: int, product: str | None = None) -> lis
         raise UsageError(f"--days must be 1 or more, not {days}")
     _ = workspace.ledger  # operator changes live here; opening it also creates it
     now = workspace.now
-    windows = windows_between(policy, now, now + timedelta(days=days))
+    windows = schedule(workspace, now, now + timedelta(days=days))
     return [w for w in windows if product is None or product in w.products]
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from ctmaint import cli
 from ctmaint.policy import Policy, embedded_policy_text, parse_policy
+from ctmaint.services import Workspace, build
 
 PROVIDER = """
 [provider]
@@ -78,6 +80,36 @@ def make_policy(*calendars: str, zone: str = "America/Denver") -> Policy:
 @pytest.fixture
 def shipped() -> Policy:
     return parse_policy(embedded_policy_text(), "<embedded policy>", Path("."))
+
+
+@dataclass(frozen=True)
+class Built:
+    """The output of one `build` of the shipped policy."""
+
+    calendars: Path
+    notices: Path
+    now: datetime
+
+
+BUILD_NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)  # far from today; US DST starts 03-14
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The shipped policy built once at BUILD_NOW (90 days back, 365 ahead)."""
+    root = tmp_path_factory.mktemp("built")
+    workspace = Workspace.locate(None, root / "state.db", BUILD_NOW, root)
+    try:
+        build(workspace, root / "calendars", root / "notices")
+    finally:
+        workspace.close()
+    return Built(root / "calendars", root / "notices", BUILD_NOW)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden", action="store_true", help="Rewrite tests/golden/ from the output."
+    )
 
 
 @dataclass

@@ -1,0 +1,80 @@
+"""The four details every notice and feed entry states, as plain text.
+
+Date and time (provider zone with its abbreviation, and UTC; optionally a reader's own
+zone), the products affected, what is done, and why. One function so that feeds, email
+and status posts can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from ctmaint.policy import Policy
+from ctmaint.schedule import Window
+from ctmaint.times import human_local, human_utc
+
+IMPACT_WORDS = {
+    "NO-IMPACT": "no impact on service expected",
+    "REDUCED-REDUNDANCY": "service continues with reduced redundancy",
+    "DEGRADED": "service may be degraded or briefly interrupted",
+    "OUTAGE": "service will be unavailable",
+}
+
+
+@dataclass(frozen=True)
+class Details:
+    """The four details as labelled lines, for renderers that lay them out themselves."""
+
+    when: list[str]
+    products: str
+    impact: str
+    description: str
+    justification: str
+
+    def lines(self) -> list[str]:
+        first, *more = self.when
+        return [
+            f"When: {first}",
+            *(f"      {line}" for line in more),
+            f"Products affected: {self.products}",
+            f"Impact: {self.impact}",
+            f"Work: {self.description}",
+            f"Why: {self.justification}",
+        ]
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+
+def details(window: Window, policy: Policy, reader_zone: ZoneInfo | None = None) -> Details:
+    """The details of ``window``; ``reader_zone`` adds the reader's local time."""
+    zone = policy.zone
+    when = [span(window.start, window.end, zone, policy.provider.zone_label)]
+    when.append(f"{human_utc(window.start)} to {human_utc(window.end)}")
+    if reader_zone is not None and reader_zone.key != zone.key:
+        when.append(span(window.start, window.end, reader_zone, reader_zone.key))
+    names = [policy.products[p].name if p in policy.products else p for p in window.products]
+    return Details(
+        when=when,
+        products=", ".join(names),
+        impact=f"{window.impact} ({IMPACT_WORDS[window.impact]})",
+        description=window.description,
+        justification=window.justification,
+    )
+
+
+def span(start: datetime, end: datetime, zone: ZoneInfo, label: str) -> str:
+    """``Fri 2026-12-18 22:00 MST to Sat 2026-12-19 04:00 MST (MT)``."""
+    suffix = f" ({label})" if label else ""
+    return f"{human_local(start, zone)} to {human_local(end, zone)}{suffix}"
+
+
+def headline(window: Window, policy: Policy) -> str:
+    """A one-line title stating the window in provider time."""
+    start = window.start.astimezone(policy.zone)
+    end = window.end.astimezone(policy.zone)
+    end_format = "%H:%M %Z" if end.date() == start.date() else "%a %Y-%m-%d %H:%M %Z"
+    prefix = "CANCELLED: " if window.cancelled else ""
+    return f"{prefix}{window.title}: {start:%a %Y-%m-%d %H:%M} to {end.strftime(end_format)}"

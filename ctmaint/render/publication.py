@@ -1,0 +1,73 @@
+"""Everything `ctmaint build` writes, as ``relative path -> bytes``, rendered in memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ctmaint.policy import Policy
+from ctmaint.render import feeds, ical, statuspage
+from ctmaint.schedule import Window, on_status_page
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """The span the feeds cover, [start, end)."""
+
+    start: datetime
+    end: datetime
+
+
+def calendar_files(
+    windows: Sequence[Window], policy: Policy, now: datetime, horizon: Horizon
+) -> dict[str, bytes]:
+    """all.ics/.rss/.atom and the same three per product (only windows affecting it)."""
+    events = {w.id: ical.event_ics(w, policy, now) for w in windows}
+    first = horizon.start.astimezone(policy.zone).date()
+    last = horizon.end.astimezone(policy.zone).date()
+    name = f"{policy.provider.name} maintenance"
+    selections: list[tuple[str, str, list[Window]]] = [("all", name, list(windows))]
+    for product in policy.products.values():
+        chosen = [w for w in windows if product.id in w.products]
+        selections.append((product.id, f"{name}: {product.name}", chosen))
+    files: dict[str, bytes] = {}
+    for stem, title, chosen in selections:
+        files[f"{stem}.ics"] = ical.calendar_ics(
+            [events[w.id] for w in chosen],
+            policy,
+            name=title,
+            uid=f"calendar-{stem}",
+            first=first,
+            last=last,
+        )
+        published = feeds.feeds(
+            chosen, policy, now, name=title, stem=stem, empty_updated=horizon.start
+        )
+        files[f"{stem}.rss"] = published.rss
+        files[f"{stem}.atom"] = published.atom
+    return files
+
+
+def notice_files(
+    windows: Sequence[Window], policy: Policy, now: datetime, posts: Sequence[dict[str, Any]]
+) -> dict[str, bytes]:
+    """The Statuspage-shaped JSON documents and index.json (``posts`` newest first)."""
+    posted = [w for w in windows if on_status_page(policy, w)]
+    files = {
+        path: as_json(document)
+        for path, document in statuspage.documents(posted, policy, now).items()
+    }
+    updated = posts[0]["posted_at"] if posts else None
+    files["index.json"] = as_json(
+        {"page": {**statuspage.page(policy, None), "updated_at": updated}, "posts": list(posts)}
+    )
+    return files
+
+
+def as_json(document: Any) -> bytes:
+    """One document per line, compact: json's C encoder only runs without ``indent``,
+    and the status JSON of a long horizon is large."""
+    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode()

@@ -1,0 +1,89 @@
+"""RSS and Atom as feedparser, a consumer we did not write, reads them."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, datetime
+
+import feedparser
+
+from ctmaint.render.feeds import entry_id
+from ctmaint.schedule import windows_between
+from tests.conftest import Built
+
+
+def parsed(built: Built, name: str) -> feedparser.FeedParserDict:
+    feed = feedparser.parse((built.calendars / name).read_bytes())
+    assert not feed.bozo, (name, feed.get("bozo_exception"))
+    return feed
+
+
+def test_every_feed_parses_without_errors(built: Built) -> None:
+    names = sorted(p.name for p in built.calendars.iterdir() if p.suffix in (".rss", ".atom"))
+    assert len(names) == 16
+    for name in names:
+        assert parsed(built, name).entries, name
+
+
+def test_rss_and_atom_agree_on_ids_titles_and_dates(built: Built) -> None:
+    rss, atom = parsed(built, "all.rss"), parsed(built, "all.atom")
+    assert rss.version == "rss20"
+    assert atom.version == "atom10"
+    assert [e.id for e in rss.entries] == [e.id for e in atom.entries]
+    assert [e.title for e in rss.entries] == [e.title for e in atom.entries]
+    assert [e.published_parsed for e in rss.entries] == [e.updated_parsed for e in atom.entries]
+    assert len({e.id for e in rss.entries}) == len(rss.entries)
+
+
+def test_entries_are_newest_change_first(built: Built) -> None:
+    dates = [calendar.timegm(e.updated_parsed) for e in parsed(built, "all.atom").entries]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_an_entry_states_the_window_in_mt_and_the_four_details(
+    built: Built, shipped: object
+) -> None:
+    entries = {e.title: e for e in parsed(built, "all.rss").entries}
+    title = "Monthly scheduled maintenance: Fri 2027-03-19 22:00 to Sat 2027-03-20 04:00 MDT"
+    entry = entries[title]
+    assert entry.link == "https://status.calltower.com"
+    for text in (
+        "Status: scheduled",
+        "When: Fri 2027-03-19 22:00 MDT to Sat 2027-03-20 04:00 MDT (MT)",
+        "Sat 2027-03-20 04:00 UTC to Sat 2027-03-20 10:00 UTC",
+        "Products affected: Microsoft Teams Voice",
+        "Work: System patching",
+        "Why: Proactive, routine maintenance",
+    ):
+        assert text in entry.description
+    assert entry.tags[0].term == "monthly"
+
+
+def test_ids_are_stable_urns_derived_from_the_uid(built: Built, shipped: object) -> None:
+    from ctmaint.policy import Policy
+
+    assert isinstance(shipped, Policy)
+    windows = windows_between(
+        shipped, datetime(2027, 3, 19, tzinfo=UTC), datetime(2027, 3, 21, tzinfo=UTC)
+    )
+    monthly = next(w for w in windows if w.calendar == "monthly")
+    ids = {e.id for e in parsed(built, "all.atom").entries}
+    assert entry_id(monthly, shipped) in ids
+    assert entry_id(monthly, shipped).startswith("urn:uuid:")
+
+
+def test_product_feeds_hold_only_their_windows(built: Built) -> None:
+    titles = [e.title for e in parsed(built, "teams.rss").entries]
+    assert titles
+    assert all(t.startswith("Monthly scheduled maintenance") for t in titles)
+    connect = {e.title.split(":")[0] for e in parsed(built, "connect.atom").entries}
+    assert connect == {"Monthly scheduled maintenance", "CallTower Connect update"}
+
+
+def test_feed_metadata(built: Built) -> None:
+    feed = parsed(built, "all.atom").feed
+    assert feed.title == "CallTower maintenance"
+    assert any(
+        link.rel == "self" and link.href.endswith("/calendars/all.atom") for link in feed.links
+    )
+    assert feed.id.startswith("urn:uuid:")
