@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from ctmaint.policy import Policy
@@ -26,26 +27,49 @@ class FeedFiles:
     atom: bytes
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A window's feed entry, made once and shared by every feed that lists it."""
+
+    window: Window
+    stamp: datetime
+    entry: FeedEntry
+
+
+def entries(windows: Sequence[Window], policy: Policy, now: datetime) -> dict[str, Entry]:
+    """One entry per window, keyed by window id."""
+    made = {}
+    base = policy.provider.status_page or _base(policy)
+    for window in windows:
+        revision = window.revision(now)
+        entry = FeedEntry()
+        entry.id(entry_id(window, policy))  # feedgen uses it as the RSS guid too
+        entry.title(headline(window, policy))
+        entry.link(href=base)
+        entry.description(_body(window, policy, revision.status))
+        entry.updated(revision.stamp)
+        entry.published(revision.stamp)
+        entry.category(term=window.calendar)
+        made[window.id] = Entry(window, revision.stamp, entry)
+    return made
+
+
 def feeds(
-    windows: Sequence[Window],
+    chosen: Sequence[Entry],
     policy: Policy,
-    now: datetime,
     *,
     name: str,
     stem: str,
     empty_updated: datetime,
 ) -> FeedFiles:
-    """RSS and Atom for ``windows``; ``stem`` is the file name without extension.
+    """RSS and Atom listing ``chosen``; ``stem`` is the file name without extension.
 
     ``empty_updated`` dates a feed with no entries (its horizon's start, say).
     """
     provider = policy.provider
-    revisions = {w.id: w.revision(now) for w in windows}
-    ordered = sorted(
-        windows, key=lambda w: (revisions[w.id].stamp, w.start.timestamp()), reverse=True
-    )
+    ordered = sorted(chosen, key=lambda e: (e.stamp, e.window.start.timestamp()), reverse=True)
     generator = FeedGenerator()
-    base = provider.calendar_url or provider.status_page or f"https://{provider.domain}"
+    base = _base(policy)
     generator.id(f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{base}/{stem}')}")
     generator.title(name)
     generator.author(name=provider.name)
@@ -55,20 +79,17 @@ def feeds(
     generator.link(href=f"{base}/{stem}.atom", rel="self")
     generator.link(href=provider.status_page or base, rel="alternate")
     generator.generator("ctmaint")
-    updated = revisions[ordered[0].id].stamp if ordered else empty_updated
+    updated = ordered[0].stamp if ordered else empty_updated
     generator.updated(updated)
     generator.lastBuildDate(updated)
-    for window in ordered:
-        revision = revisions[window.id]
-        entry = generator.add_entry(order="append")
-        entry.id(entry_id(window, policy))  # feedgen uses it as the RSS guid too
-        entry.title(headline(window, policy))
-        entry.link(href=provider.status_page or base)
-        entry.description(_body(window, policy, revision.status))
-        entry.updated(revision.stamp)
-        entry.published(revision.stamp)
-        entry.category(term=window.calendar)
+    for item in ordered:
+        generator.add_entry(item.entry, order="append")
     return FeedFiles(rss=generator.rss_str(pretty=True), atom=generator.atom_str(pretty=True))
+
+
+def _base(policy: Policy) -> str:
+    provider = policy.provider
+    return provider.calendar_url or provider.status_page or f"https://{provider.domain}"
 
 
 def entry_id(window: Window, policy: Policy) -> str:
