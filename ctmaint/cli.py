@@ -18,7 +18,14 @@ import typer
 from ctmaint import services
 from ctmaint.clock import resolve_now
 from ctmaint.errors import CtmaintError
-from ctmaint.render.listing import window_record, window_table
+from ctmaint.render.listing import (
+    history_record,
+    history_table,
+    notice_record,
+    notice_table,
+    window_record,
+    window_table,
+)
 from ctmaint.services import Workspace
 
 app = typer.Typer(
@@ -142,6 +149,77 @@ def build(
         f"built {result.windows} windows: {len(result.written)} files written, "
         f"{result.unchanged} unchanged"
     )
+
+
+class TransportName(StrEnum):
+    outbox = "outbox"
+    sendgrid = "sendgrid"
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be sent; change nothing.")
+    ] = False,
+    transport: Annotated[
+        TransportName | None,
+        typer.Option("--transport", help="outbox or sendgrid; default the policy's choice."),
+    ] = None,
+    notices: Annotated[
+        Path, typer.Option("--notices", help="Folder for status posts.", file_okay=False)
+    ] = Path("notices"),
+) -> None:
+    """The cron entry point: send every due notice once, write its status-page post."""
+    name = transport.value if transport else None
+    report = services.send(_workspace(ctx), name, notices, dry_run)
+    for action in report.actions:
+        typer.echo(action)
+    for notice_id, count in report.expired:
+        typer.echo(
+            f"expired: {notice_id} ({count} recipients) came due while ctmaint send was not "
+            "running and is past its grace period; it was not sent",
+            err=True,
+        )
+    for failure in report.failures:
+        typer.echo(f"failed: {failure}", err=True)
+    prefix = "dry run: would have " if dry_run else ""
+    typer.echo(f"{prefix}{report.summary()}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def notices(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option("--days", help="How many days ahead.", min=1)] = 30,
+    output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """Planned notices: due time, stage, recipients count, state."""
+    workspace = _workspace(ctx)
+    planned = services.planned_notices(workspace, days)
+    zone = workspace.policy.zone
+    if output is Format.json:
+        typer.echo(json.dumps([notice_record(p, zone) for p in planned], indent=2))
+    elif planned:
+        typer.echo(notice_table(planned, zone, workspace.policy.provider.zone_label))
+    else:
+        typer.echo(f"no notices due in the next {days} days")
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """What was sent, to how many, when, and what failed."""
+    entries = services.history(_workspace(ctx))
+    if output is Format.json:
+        typer.echo(json.dumps([history_record(e) for e in entries], indent=2))
+    elif entries:
+        typer.echo(history_table(entries))
+    else:
+        typer.echo("nothing has been sent yet")
 
 
 def main() -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ctmaint.errors import StateError
@@ -30,6 +32,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             made_by TEXT NOT NULL
         )""",
         "CREATE INDEX changes_by_window ON changes (window_id, seq)",
+    ),
+    # 2: the delivery ledger (one row per notice and recipient), status posts, settings.
+    (
+        """CREATE TABLE deliveries (
+            notice_id TEXT NOT NULL,       -- <window id>/<stage>
+            recipient TEXT NOT NULL,       -- lowercased email address
+            window_id TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            account TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN
+                ('pending', 'sending', 'sent', 'failed', 'expired', 'uncertain')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            due_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            transport TEXT,
+            message_id TEXT,
+            error TEXT,
+            PRIMARY KEY (notice_id, recipient)
+        )""",
+        "CREATE INDEX deliveries_by_state ON deliveries (state, due_at)",
+        """CREATE TABLE posts (
+            notice_id TEXT PRIMARY KEY,
+            window_id TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            status TEXT NOT NULL,
+            title TEXT NOT NULL,
+            path TEXT NOT NULL,
+            posted_at TEXT NOT NULL
+        )""",
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
 )
 
@@ -80,6 +114,25 @@ def open_ledger(path: Path) -> Ledger:
     return ledger
 
 
+def open_snapshot(path: Path) -> Ledger:
+    """An in-memory copy of the database, migrated: for commands that must change nothing
+    (``--dry-run``, listings). A missing file gives an empty ledger; nothing is created."""
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    if path.exists():
+        try:
+            source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                source.backup(memory)
+            finally:
+                source.close()
+        except sqlite3.Error as error:
+            memory.close()
+            raise StateError(f"cannot read the state database {path}: {error}") from None
+    ledger = Ledger(memory, path)
+    _migrate(ledger)
+    return ledger
+
+
 def _use_wal(connection: sqlite3.Connection) -> None:
     """Switch to WAL (readers never block the writer), retrying while others hold a lock.
 
@@ -124,3 +177,201 @@ def _migrate(ledger: Ledger) -> None:
             for statement in MIGRATIONS[version]:
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {version + 1}")
+
+
+# -- deliveries ------------------------------------------------------------------------------
+# A delivery is one (notice, recipient) row. Its life: pending -> sending (claimed, committed
+# before the transport is called) -> sent | failed | pending (retry) | uncertain. A run
+# that dies leaves rows in 'sending'; the next run, holding the send lock, knows they were
+# in flight and sends them again. 'expired' rows are notices that came too late to send.
+
+PENDING, SENDING, SENT, FAILED, EXPIRED, UNCERTAIN = (
+    "pending", "sending", "sent", "failed", "expired", "uncertain",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    notice_id: str
+    recipient: str
+    window_id: str
+    stage: str
+    account: str
+    state: str
+    attempts: int
+    sent_at: str | None
+    transport: str | None
+    message_id: str | None
+    error: str | None
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Deliveries:
+    """Queries on the delivery ledger. Each method is one transaction."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def setting(self, key: str) -> str | None:
+        row = self.ledger.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_setting_once(self, key: str, value: str) -> str:
+        """Store ``value`` unless ``key`` has one; return the stored value."""
+        with self.ledger.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", (key, value))
+        stored = self.setting(key)
+        assert stored is not None
+        return stored
+
+    def add(
+        self,
+        notice_id: str,
+        window_id: str,
+        stage: str,
+        recipients: Iterable[tuple[str, str]],
+        state: str,
+        due: datetime,
+        expires: datetime,
+        now: datetime,
+    ) -> int:
+        """Add a row per ``(address, account)`` not yet in the ledger; return how many."""
+        rows = [
+            (
+                notice_id,
+                address,
+                window_id,
+                stage,
+                account,
+                state,
+                _utc(due),
+                _utc(expires),
+                _utc(now),
+            )
+            for address, account in recipients
+        ]
+        with self.ledger.transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO deliveries (notice_id, recipient, window_id, stage,"
+                " account, state, due_at, expires_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            return db.total_changes - before
+
+    def expire(self, notice_id: str, now: datetime) -> int:
+        """Mark the notice's undelivered rows expired; return how many."""
+        with self.ledger.transaction() as db:
+            cursor = db.execute(
+                "UPDATE deliveries SET state = 'expired', updated_at = ?"
+                " WHERE notice_id = ? AND state IN ('pending', 'sending', 'uncertain')",
+                (_utc(now), notice_id),
+            )
+            return cursor.rowcount
+
+    def recover_in_flight(self, now: datetime) -> int:
+        """Rows a dead run left in 'sending' go back to 'pending'. Call with the send lock."""
+        with self.ledger.transaction() as db:
+            cursor = db.execute(
+                "UPDATE deliveries SET state = 'pending', updated_at = ?,"
+                " error = 'in flight when an earlier run stopped; sent again'"
+                " WHERE state = 'sending'",
+                (_utc(now),),
+            )
+            return cursor.rowcount
+
+    def claim(self, notice_id: str, recipients: Iterable[str], now: datetime) -> list[str]:
+        """Atomically move the notice's pending rows for ``recipients`` to 'sending'.
+
+        Returns the addresses claimed: a row claimed by one run is never claimed by another.
+        """
+        wanted = set(recipients)
+        with self.ledger.transaction() as db:
+            pending = [
+                str(row[0])
+                for row in db.execute(
+                    "SELECT recipient FROM deliveries WHERE notice_id = ? AND state = 'pending'",
+                    (notice_id,),
+                )
+                if row[0] in wanted
+            ]
+            db.executemany(
+                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
+                " updated_at = ? WHERE notice_id = ? AND recipient = ? AND state = 'pending'",
+                [(_utc(now), notice_id, address) for address in pending],
+            )
+        return pending
+
+    def record(
+        self,
+        notice_id: str,
+        outcomes: Iterable[tuple[str, str, str | None, str | None]],
+        transport: str,
+        now: datetime,
+    ) -> None:
+        """Store each ``(address, state, message id, error)`` of claimed rows."""
+        stamp = _utc(now)
+        with self.ledger.transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET state = ?, message_id = COALESCE(?, message_id),"
+                " error = ?, transport = ?, updated_at = ?,"
+                " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"
+                " WHERE notice_id = ? AND recipient = ? AND state = 'sending'",
+                [
+                    (state, message_id, error, transport, stamp, state, stamp, notice_id, address)
+                    for address, state, message_id, error in outcomes
+                ],
+            )
+
+    def rows(self, notice_ids: Iterable[str] | None = None) -> list[DeliveryRow]:
+        query = (
+            "SELECT notice_id, recipient, window_id, stage, account, state, attempts,"
+            " sent_at, transport, message_id, error FROM deliveries"
+        )
+        if notice_ids is None:
+            cursor = self.ledger.db.execute(query + " ORDER BY due_at, notice_id, recipient")
+            return [DeliveryRow(*row) for row in cursor]
+        found: list[DeliveryRow] = []
+        for notice_id in notice_ids:
+            cursor = self.ledger.db.execute(
+                query + " WHERE notice_id = ? ORDER BY recipient", (notice_id,)
+            )
+            found += [DeliveryRow(*row) for row in cursor]
+        return found
+
+    def states(self) -> dict[str, dict[str, int]]:
+        """``notice id -> state -> count`` over the whole ledger."""
+        counts: dict[str, dict[str, int]] = {}
+        for notice_id, state, count in self.ledger.db.execute(
+            "SELECT notice_id, state, count(*) FROM deliveries GROUP BY notice_id, state"
+        ):
+            counts.setdefault(notice_id, {})[state] = count
+        return counts
+
+    # -- status posts ----------------------------------------------------------------------
+
+    def posted(self) -> set[str]:
+        return {str(row[0]) for row in self.ledger.db.execute("SELECT notice_id FROM posts")}
+
+    def add_post(
+        self, notice_id: str, window_id: str, stage: str, status: str, title: str, path: str,
+        posted_at: datetime,
+    ) -> None:  # fmt: skip
+        with self.ledger.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO posts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (notice_id, window_id, stage, status, title, path, _utc(posted_at)),
+            )
+
+    def posts(self) -> list[dict[str, str]]:
+        """Every status post, newest first."""
+        cursor = self.ledger.db.execute(
+            "SELECT notice_id, window_id, stage, status, title, path, posted_at FROM posts"
+            " ORDER BY posted_at DESC, notice_id DESC"
+        )
+        keys = ("notice", "window", "stage", "status", "title", "path", "posted_at")
+        return [dict(zip(keys, row, strict=True)) for row in cursor]

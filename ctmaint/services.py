@@ -9,9 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from ctmaint import dispatch
 from ctmaint.contacts import Contact, load_contacts
+from ctmaint.delivery import Transport
+from ctmaint.dispatch import SendReport
 from ctmaint.errors import CtmaintError, InvalidInputError, Problem, UsageError
-from ctmaint.ledger import Ledger, open_ledger
+from ctmaint.ledger import Deliveries, DeliveryRow, Ledger, open_ledger, open_snapshot
+from ctmaint.notices import Notice, lookahead, plan, recipients
 from ctmaint.policy import (
     EMBEDDED,
     Policy,
@@ -41,6 +45,7 @@ class Workspace:
     now: datetime
     cwd: Path
     _policy: Policy | None = field(default=None, init=False)
+    _contacts: list[Contact] | None = field(default=None, init=False)
     _ledger: Ledger | None = field(default=None, init=False)
 
     @classmethod
@@ -59,6 +64,16 @@ class Workspace:
         if self._policy is None:
             self._policy = load_policy(self.config, self.cwd)
         return self._policy
+
+    @property
+    def contacts(self) -> list[Contact]:
+        if self._contacts is None:
+            self._contacts = load_contacts(self.policy.contacts_path, self.policy.products)
+        return self._contacts
+
+    def snapshot(self) -> Ledger:
+        """A read-only, in-memory copy of the state (created nowhere); close it after use."""
+        return open_snapshot(self.state)
 
     @property
     def ledger(self) -> Ledger:
@@ -187,3 +202,128 @@ def init(directory: Path, force: bool = False) -> list[Path]:
     for path, text in targets.items():
         path.write_text(text, encoding="utf-8")
     return list(targets)
+
+
+def send(
+    workspace: Workspace, transport_name: str | None, notices_dir: Path, dry_run: bool
+) -> SendReport:
+    """The cron entry point: deliver and post every due notice (see :mod:`ctmaint.dispatch`)."""
+    policy, now = workspace.policy, workspace.now
+    contacts = workspace.contacts  # validated before anything is claimed
+    start, end = dispatch.span(policy, now)
+    if dry_run:
+        snapshot = workspace.snapshot()
+        try:
+            windows = schedule(workspace, start, end)
+            return dispatch.dry_run(policy, snapshot, windows, contacts, now)
+        finally:
+            snapshot.close()
+    transport = make_transport(transport_name or policy.provider.transport, workspace)
+    with dispatch.send_lock(workspace.state) as locked:
+        if not locked:
+            raise dispatch.AnotherRunError(
+                "another `ctmaint send` on this state database is still running; "
+                "this run did nothing"
+            )
+        windows = schedule(workspace, start, end)
+        return dispatch.send(
+            policy, workspace.ledger, windows, contacts, transport, notices_dir, now
+        )
+
+
+def make_transport(name: str, workspace: Workspace) -> Transport:
+    if name == "outbox":
+        from ctmaint.delivery.outbox import OutboxTransport
+
+        return OutboxTransport(workspace.state.parent / "outbox")
+    raise UsageError(f"--transport '{name}' is not a transport; use outbox or sendgrid")
+
+
+@dataclass(frozen=True)
+class PlannedNotice:
+    notice: Notice
+    recipients: int
+    state: str
+
+
+def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
+    """Notices due from a week ago to ``days`` ahead, with recipients and ledger state."""
+    if days < 1:
+        raise UsageError(f"--days must be 1 or more, not {days}")
+    policy, now = workspace.policy, workspace.now
+    contacts = workspace.contacts
+    windows = schedule(
+        workspace, now - timedelta(days=8), now + timedelta(days=days) + lookahead(policy)
+    )
+    snapshot = workspace.snapshot()
+    try:
+        states = Deliveries(snapshot).states()
+    finally:
+        snapshot.close()
+    shown = []
+    for notice in plan(policy, windows):
+        if not now - timedelta(days=7) <= notice.due <= now + timedelta(days=days):
+            continue
+        counts = states.get(notice.id, {})
+        total = sum(counts.values()) or len(recipients(contacts, notice.window))
+        state = notice_state(notice, counts, now)
+        if total == 0 and notice.due <= now and state == "pending":
+            state = "sent"  # nobody to tell: nothing is waiting
+        shown.append(PlannedNotice(notice, total, state))
+    return shown
+
+
+def notice_state(notice: Notice, counts: dict[str, int], now: datetime) -> str:
+    """pending, sent, failed, expired, or partial while some recipients are still pending."""
+    waiting = counts.get("pending", 0) + counts.get("sending", 0) + counts.get("uncertain", 0)
+    if not counts:
+        return "expired" if notice.is_expired(now) else "pending"
+    if waiting:
+        return "partial" if counts.get("sent") else "pending"
+    if counts.get("failed"):
+        return "failed"
+    if counts.get("expired"):
+        return "expired"
+    return "sent"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    notice_id: str
+    sent: int
+    failed: int
+    expired: int
+    pending: int
+    first_sent: str | None
+    last_sent: str | None
+    transport: str | None
+    errors: list[str]
+
+
+def history(workspace: Workspace) -> list[HistoryEntry]:
+    """What was sent, to how many, when, and what failed, per notice (oldest first)."""
+    snapshot = workspace.snapshot()
+    try:
+        rows = Deliveries(snapshot).rows()
+    finally:
+        snapshot.close()
+    by_notice: dict[str, list[DeliveryRow]] = {}
+    for row in rows:
+        by_notice.setdefault(row.notice_id, []).append(row)
+    entries = []
+    for notice_id, group in by_notice.items():
+        sent_times = sorted(r.sent_at for r in group if r.sent_at)
+        entries.append(
+            HistoryEntry(
+                notice_id=notice_id,
+                sent=sum(r.state == "sent" for r in group),
+                failed=sum(r.state == "failed" for r in group),
+                expired=sum(r.state == "expired" for r in group),
+                pending=sum(r.state in ("pending", "sending", "uncertain") for r in group),
+                first_sent=sent_times[0] if sent_times else None,
+                last_sent=sent_times[-1] if sent_times else None,
+                transport=next((r.transport for r in group if r.transport), None),
+                errors=sorted({f"{r.recipient}: {r.error}" for r in group if r.state == "failed"}),
+            )
+        )
+    return entries

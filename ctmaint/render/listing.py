@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ctmaint.schedule import Window
+from ctmaint.services import HistoryEntry, PlannedNotice
 from ctmaint.times import human_local, human_utc, local_iso, utc_z
 
 
@@ -57,3 +58,67 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
         for row in [header, *rows]
     ]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def notice_record(planned: PlannedNotice, zone: ZoneInfo) -> dict[str, Any]:
+    """The contract's JSON shape of a planned notice (``notices --format json``)."""
+    notice = planned.notice
+    return {
+        "id": notice.id,
+        "window": notice.window.id,
+        "stage": notice.stage,
+        "due": local_iso(notice.due, zone),
+        "due_utc": utc_z(notice.due),
+        "expires": local_iso(notice.expires, zone),
+        "recipients": planned.recipients,
+        "state": planned.state,
+    }
+
+
+def notice_table(planned: Sequence[PlannedNotice], zone: ZoneInfo, label: str) -> str:
+    local = f"({label})" if label else f"({zone.key})"
+    header = ["NOTICE", f"DUE {local}", "DUE (UTC)", "RECIPIENTS", "STATE"]
+    rows = [
+        [
+            p.notice.id,
+            human_local(p.notice.due, zone),
+            human_utc(p.notice.due),
+            str(p.recipients),
+            p.state,
+        ]
+        for p in planned
+    ]
+    return format_table(header, rows)
+
+
+def history_record(entry: HistoryEntry) -> dict[str, Any]:
+    return {
+        "notice": entry.notice_id,
+        "sent": entry.sent,
+        "failed": entry.failed,
+        "expired": entry.expired,
+        "pending": entry.pending,
+        "first_sent": entry.first_sent,
+        "last_sent": entry.last_sent,
+        "transport": entry.transport,
+        "errors": entry.errors,
+    }
+
+
+def history_table(entries: Sequence[HistoryEntry]) -> str:
+    header = ["NOTICE", "SENT", "FAILED", "EXPIRED", "PENDING", "LAST SENT (UTC)", "TRANSPORT"]
+    rows = [
+        [
+            e.notice_id,
+            str(e.sent),
+            str(e.failed),
+            str(e.expired),
+            str(e.pending),
+            e.last_sent or "-",
+            e.transport or "-",
+        ]
+        for e in entries
+    ]
+    table = format_table(header, rows)
+    errors = [f"  {e.notice_id}: {error}" for e in entries for error in e.errors]
+    return table + ("\nfailures:\n" + "\n".join(errors) if errors else "")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -92,17 +91,8 @@ def notice_files(
     """The Statuspage-shaped JSON documents and index.json (``posts`` newest first)."""
     posted = [w for w in windows if on_status_page(policy, w)]
     files = {
-        path: as_json(document)
+        path: statuspage.as_json(document)
         for path, document in statuspage.documents(posted, policy, now).items()
     }
-    updated = posts[0]["posted_at"] if posts else None
-    files["index.json"] = as_json(
-        {"page": {**statuspage.page(policy, None), "updated_at": updated}, "posts": list(posts)}
-    )
+    files["index.json"] = statuspage.index_json(policy, posts)
     return files
-
-
-def as_json(document: Any) -> bytes:
-    """One document per line, compact: json's C encoder only runs without ``indent``,
-    and the status JSON of a long horizon is large."""
-    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode()

@@ -8,6 +8,7 @@ provider zone's offset, as Statuspage writes them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,18 @@ BODIES = {
     "completed": "The scheduled maintenance has been completed.",
     "cancelled": "This scheduled maintenance has been cancelled.",
 }
+
+
+def as_json(document: Any) -> bytes:
+    """One document per line, compact: json's C encoder only runs without ``indent``,
+    and the status JSON of a long horizon is large."""
+    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def index_json(policy: Policy, posts: Sequence[dict[str, Any]]) -> bytes:
+    """notices/index.json: the page and every status post, newest first."""
+    updated = datetime.fromisoformat(posts[0]["posted_at"]) if posts else None
+    return as_json({"page": page(policy, updated), "posts": list(posts)})
 
 
 def stamp(moment: datetime | None, zone: ZoneInfo) -> str | None:

@@ -1,0 +1,49 @@
+"""The default transport: one RFC 5322 .eml file per delivery, in a folder.
+
+File names are derived from the notice and the address, and each file is written
+atomically, so delivering again after a crash replaces the same file instead of adding
+a second one: the outbox is idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from email.policy import SMTP
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ctmaint.delivery import Outcome
+from ctmaint.notices import Recipient
+from ctmaint.publish import write_atomic
+
+if TYPE_CHECKING:
+    from ctmaint.render.message import Message
+
+
+class OutboxTransport:
+    name = "outbox"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def deliver(
+        self, message: Message, recipients: Sequence[Recipient], now: datetime
+    ) -> list[Outcome]:
+        from ctmaint.render.message import message_id, to_email
+
+        outcomes = []
+        for recipient in recipients:
+            email = to_email(message, recipient, now).as_bytes(policy=SMTP)
+            write_atomic(self.folder / eml_name(message.notice_id, recipient.email), email)
+            outcomes.append(Outcome(recipient.email, "sent", message_id(message, recipient)))
+        return outcomes
+
+
+def eml_name(notice_id: str, address: str) -> str:
+    """``monthly-2026-12-18--start--dana.reyes_example.com-1a2b3c4d.eml``."""
+    safe = re.sub(r"[^A-Za-z0-9.+-]", "_", address)[:64]
+    digest = hashlib.sha256(address.encode()).hexdigest()[:8]
+    return f"{notice_id.replace('/', '--')}--{safe}-{digest}.eml"

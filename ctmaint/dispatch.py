@@ -1,0 +1,267 @@
+"""`ctmaint send`: deliver every due notice once per recipient, and post it.
+
+The order of work makes the guarantees hold:
+
+1. One send runs at a time per state database (an exclusive lock on a file beside it,
+   released by the kernel if the process dies). A second run waits briefly, then leaves.
+2. Rows a dead run left in 'sending' were in flight: they go back to 'pending'.
+3. Due notices get a ledger row per current recipient; notices past their grace period
+   are marked expired instead (and reported), unless they expired before the first send.
+4. Rows are claimed ('sending', committed) before the transport is called, and marked
+   'sent' only after it accepted them. A crash between the two repeats only those rows.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ctmaint.contacts import Contact
+from ctmaint.delivery import Transport
+from ctmaint.errors import CtmaintError, DeliveryError
+from ctmaint.ledger import EXPIRED, PENDING, Deliveries, Ledger
+from ctmaint.notices import Notice, Recipient, lookahead, plan, recipients
+from ctmaint.policy import Policy
+from ctmaint.publish import write_atomic
+from ctmaint.schedule import Window, on_status_page
+from ctmaint.times import utc_z
+
+EPOCH_KEY = "send_epoch"
+LOCK_WAIT_S = 30.0
+
+
+@dataclass
+class SendReport:
+    """What one run did (or, with --dry-run, would do)."""
+
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    uncertain: int = 0
+    recovered: int = 0
+    posts: int = 0
+    expired: list[tuple[str, int]] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        expired = sum(count for _, count in self.expired)
+        line = f"sent {self.sent}, failed {self.failed}, expired {expired}, pending {self.pending}"
+        if self.uncertain:
+            line += f", uncertain {self.uncertain}"
+        if self.recovered:
+            line += f" ({self.recovered} in flight when an earlier run stopped, sent again)"
+        return line
+
+
+@dataclass(frozen=True)
+class Due:
+    """A notice to act on now, with its current recipients."""
+
+    notice: Notice
+    recipients: list[Recipient]
+
+
+def due_notices(
+    policy: Policy, windows: Sequence[Window], contacts: Sequence[Contact], now: datetime
+) -> list[Due]:
+    """Notices whose due time has come (expired ones included), oldest first."""
+    return [
+        Due(notice, recipients(contacts, notice.window))
+        for notice in plan(policy, windows)
+        if notice.due <= now
+    ]
+
+
+def span(policy: Policy, now: datetime) -> tuple[datetime, datetime]:
+    """Windows whose notices may be due or expiring at ``now``."""
+    back = timedelta(days=policy.days_back)
+    return now - back, now + lookahead(policy)
+
+
+def send(
+    policy: Policy,
+    ledger: Ledger,
+    windows: Sequence[Window],
+    contacts: Sequence[Contact],
+    transport: Transport,
+    notices_dir: Path,
+    now: datetime,
+) -> SendReport:
+    """Deliver and post every due notice. Call while holding :func:`send_lock`."""
+    deliveries = Deliveries(ledger)
+    report = SendReport(recovered=deliveries.recover_in_flight(now))
+    epoch = datetime.fromisoformat(deliveries.set_setting_once(EPOCH_KEY, utc_z(now)))
+    posted = deliveries.posted()
+    try:
+        for due in due_notices(policy, windows, contacts, now):
+            notice = due.notice
+            if notice.is_expired(now):
+                _expire(deliveries, due, epoch, now, report)
+                continue
+            addresses = [(r.email, r.account) for r in due.recipients]
+            deliveries.add(
+                notice.id, notice.window.id, notice.stage, addresses, PENDING,
+                notice.due, notice.expires, now,
+            )  # fmt: skip
+            if on_status_page(policy, notice.window) and notice.id not in posted:
+                _post(deliveries, notice, policy, notices_dir, now)
+                report.posts += 1
+            _deliver(deliveries, due, policy, transport, now, report)
+    finally:
+        if report.posts:
+            write_index(deliveries, policy, notices_dir)
+    report.pending = sum(counts.get(PENDING, 0) for counts in deliveries.states().values())
+    return report
+
+
+def _expire(
+    deliveries: Deliveries, due: Due, epoch: datetime, now: datetime, report: SendReport
+) -> None:
+    notice = due.notice
+    if notice.expires <= epoch:
+        return  # it expired before ctmaint sent anything here: not a notice we missed
+    addresses = [(r.email, r.account) for r in due.recipients]
+    count = deliveries.add(
+        notice.id, notice.window.id, notice.stage, addresses, EXPIRED,
+        notice.due, notice.expires, now,
+    )  # fmt: skip
+    count += deliveries.expire(notice.id, now)
+    if count:
+        report.expired.append((notice.id, count))
+
+
+def _deliver(
+    deliveries: Deliveries,
+    due: Due,
+    policy: Policy,
+    transport: Transport,
+    now: datetime,
+    report: SendReport,
+) -> None:
+    notice = due.notice
+    claimed = set(deliveries.claim(notice.id, (r.email for r in due.recipients), now))
+    if not claimed:
+        return
+    from ctmaint.render.message import Audience, render_message
+
+    groups: dict[Audience, list[Recipient]] = {}
+    for recipient in due.recipients:
+        if recipient.email in claimed:
+            groups.setdefault(Audience.of(recipient), []).append(recipient)
+    for audience, group in groups.items():
+        message = render_message(notice, audience, policy, now)
+        try:
+            outcomes = transport.deliver(message, group, now)
+        except DeliveryError:
+            deliveries.record(
+                notice.id, [(r.email, PENDING, None, None) for r in group], transport.name, now
+            )
+            raise
+        deliveries.record(
+            notice.id,
+            [(o.recipient, _LEDGER_STATE[o.state], o.message_id, o.error) for o in outcomes],
+            transport.name,
+            now,
+        )
+        for outcome in outcomes:
+            if outcome.state == "sent":
+                report.sent += 1
+            elif outcome.state == "failed":
+                report.failed += 1
+                report.failures.append(f"{notice.id} to {outcome.recipient}: {outcome.error}")
+            elif outcome.state == "uncertain":
+                report.uncertain += 1
+
+
+_LEDGER_STATE = {"sent": "sent", "failed": "failed", "retry": "pending", "uncertain": "uncertain"}
+
+
+def _post(
+    deliveries: Deliveries, notice: Notice, policy: Policy, notices_dir: Path, now: datetime
+) -> None:
+    from ctmaint.render.message import render_post
+
+    post = render_post(notice, policy, now)
+    write_atomic(notices_dir / post.path, post.markdown.encode())
+    deliveries.add_post(
+        notice.id, notice.window.id, notice.stage, post.status, post.title, post.path, now
+    )
+
+
+def write_index(deliveries: Deliveries, policy: Policy, notices_dir: Path) -> None:
+    """notices/index.json from the ledger's posts, newest first."""
+    from ctmaint.render.statuspage import index_json
+
+    write_atomic(notices_dir / "index.json", index_json(policy, deliveries.posts()))
+
+
+def dry_run(
+    policy: Policy,
+    ledger: Ledger,
+    windows: Sequence[Window],
+    contacts: Sequence[Contact],
+    now: datetime,
+) -> SendReport:
+    """What :func:`send` would do at ``now``, computed on a snapshot; changes nothing."""
+    deliveries = Deliveries(ledger)
+    states = deliveries.states()
+    done = {(row.notice_id, row.recipient) for row in deliveries.rows() if row.state != PENDING}
+    epoch_text = deliveries.setting(EPOCH_KEY)
+    epoch = datetime.fromisoformat(epoch_text) if epoch_text else now
+    posted = deliveries.posted()
+    report = SendReport()
+    for due in due_notices(policy, windows, contacts, now):
+        notice = due.notice
+        waiting = [r for r in due.recipients if (notice.id, r.email) not in done]
+        if notice.is_expired(now):
+            if (
+                notice.expires > epoch
+                and waiting
+                and states.get(notice.id, {}).get(EXPIRED) is None
+            ):
+                report.expired.append((notice.id, len(waiting)))
+                report.actions.append(f"would mark {notice.id} expired ({len(waiting)} recipients)")
+            continue
+        if waiting:
+            report.sent += len(waiting)
+            names = ", ".join(r.email for r in waiting)
+            report.actions.append(f"would send {notice.id} to {len(waiting)}: {names}")
+        if on_status_page(policy, notice.window) and notice.id not in posted:
+            report.posts += 1
+            report.actions.append(f"would post {notice.id} to the status page")
+    return report
+
+
+@contextmanager
+def send_lock(state: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
+    """Hold the send lock of ``state``; yields False if another run kept it for ``wait_s``."""
+    path = state.with_name(state.name + ".send.lock")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.05)
+        yield True
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
+class AnotherRunError(CtmaintError):
+    """Another send kept the lock: this run did nothing (exit 0: cron overlap is normal)."""
+
+    exit_code = 0

@@ -1,0 +1,129 @@
+"""The notice plan: which notice of which window is due when, until when, and to whom.
+
+Pure functions of the policy, the windows and the contacts; the ledger says what has
+been delivered. Late-run policy (the contract's "misfire grace"): a reminder is still
+worth sending up to the window's start, a start notice up to its end, a completion
+notice up to 24 hours after the end. Past that a notice is expired: reported, not sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ctmaint.contacts import NOTIFY_ROLE, Contact
+from ctmaint.policy import LeadStage, Policy
+from ctmaint.schedule import Window
+from ctmaint.times import at_local
+
+COMPLETE_GRACE = timedelta(hours=24)
+# Status the window has when a stage's notice goes out (front matter of status posts).
+STAGE_STATUS = {
+    "week-before": "scheduled",
+    "day-before": "scheduled",
+    "announce": "scheduled",
+    "start": "in-progress",
+    "complete": "completed",
+}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notice of one window: ``id`` is ``<window id>/<stage>``; times are UTC."""
+
+    window: Window
+    stage: str
+    due: datetime
+    expires: datetime
+
+    @property
+    def id(self) -> str:
+        return f"{self.window.id}/{self.stage}"
+
+    def is_due(self, now: datetime) -> bool:
+        return self.due <= now < self.expires
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.expires
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Where one copy of a notice goes. ``email`` is the key (lowercased)."""
+
+    email: str
+    name: str
+    organization: str
+    account: str
+    zone_key: str | None
+
+
+def stages_of(policy: Policy, window: Window) -> tuple[str, ...]:
+    spec = policy.calendars.get(window.calendar)
+    return spec.notices if spec is not None else policy.unscheduled.notices
+
+
+def plan(policy: Policy, windows: Iterable[Window]) -> list[Notice]:
+    """Every timed notice of ``windows`` (cancelled windows have none), ordered by due time."""
+    notices = [
+        notice
+        for window in windows
+        if not window.cancelled
+        for stage in stages_of(policy, window)
+        if (notice := notice_for(policy, window, stage)) is not None
+    ]
+    return sorted(notices, key=lambda n: (n.due, n.id))
+
+
+def notice_for(policy: Policy, window: Window, stage: str) -> Notice | None:
+    """The notice of ``stage`` for ``window`` with its due and expiry times, in UTC."""
+    start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+    if stage in policy.stages:
+        due = _lead_due(policy.stages[stage], window, policy.zone)
+        return Notice(window, stage, due, start)
+    if stage == "announce":
+        return Notice(window, stage, window.created_at.astimezone(UTC), end)
+    if stage == "start":
+        return Notice(window, stage, start, end)
+    if stage == "complete":
+        return Notice(window, stage, end, end + COMPLETE_GRACE)
+    return None
+
+
+def _lead_due(stage: LeadStage, window: Window, zone: ZoneInfo) -> datetime:
+    """``before`` the start (elapsed time), then moved to local time ``at`` that day.
+
+    Never later than the start: a reminder after the window began would be no reminder.
+    """
+    due = window.start.astimezone(UTC) - stage.before
+    if stage.at is not None:
+        due = at_local(due.astimezone(zone).date(), stage.at, zone)
+    return min(due, window.start).astimezone(UTC)
+
+
+def recipients(contacts: Sequence[Contact], window: Window) -> list[Recipient]:
+    """Maintenance contacts of organizations using a product the window affects.
+
+    One copy per address: the first row of an address decides its name, account and zone.
+    """
+    chosen: dict[str, Recipient] = {}
+    for contact in contacts:
+        key = contact.email.lower()
+        if NOTIFY_ROLE not in contact.roles or key in chosen or not contact.uses(window.products):
+            continue
+        chosen[key] = Recipient(
+            email=key,
+            name=contact.name,
+            organization=contact.organization,
+            account=contact.account,
+            zone_key=contact.zone.key if contact.zone else None,
+        )
+    return list(chosen.values())
+
+
+def lookahead(policy: Policy) -> timedelta:
+    """How far before a window its earliest notice can be due."""
+    leads = [stage.before for stage in policy.stages.values()]
+    return max(leads, default=timedelta(0)) + timedelta(days=1)

@@ -1,0 +1,201 @@
+"""Notices as messages: subject, plain text, HTML and the window's .ics, from templates.
+
+Rendering is per *audience* (organization, account and local zone), not per address,
+so one rendered message can go to many recipients of the same audience (SendGrid
+personalizations). Templates are jinja2 with HTML autoescaping: operator text such as
+a description with ``<`` or ``&`` is shown, never interpreted.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from ctmaint.notices import STAGE_STATUS, Notice, Recipient
+from ctmaint.policy import Policy
+from ctmaint.render import ical
+from ctmaint.render.details import details
+from ctmaint.times import human_local, local_iso
+
+# stage -> (subject prefix, lead sentence); {title} and {provider} are filled in.
+STAGE_TEXT = {
+    "week-before": ("In one week", "{title} is scheduled to begin in one week."),
+    "day-before": ("Tomorrow", "{title} is scheduled to begin in 24 hours."),
+    "start": ("Started", "{title} has begun."),
+    "complete": ("Completed", "{title} has been completed."),
+    "announce": ("Unscheduled maintenance", "{provider} will perform unscheduled maintenance."),
+    "cancel": ("Cancelled", "{title} has been cancelled."),
+    "reschedule": ("Rescheduled", "{title} has been moved to a new time."),
+    "extend": ("Extended", "{title} will last longer than planned."),
+    "follow-up": ("Follow-up", "What {title} brought."),
+}
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Recipients who get identical content: same organization, account and zone."""
+
+    organization: str
+    account: str
+    zone_key: str | None
+
+    @classmethod
+    def of(cls, recipient: Recipient) -> Audience:
+        return cls(recipient.organization, recipient.account, recipient.zone_key)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One rendered notice for one audience; transports add the recipient."""
+
+    notice_id: str
+    subject: str
+    text: str
+    html: str
+    ics: bytes
+    ics_name: str
+    sender: str
+    reply_to: str
+    domain: str
+
+
+def render_message(
+    notice: Notice, audience: Audience, policy: Policy, now: datetime, note: str = ""
+) -> Message:
+    """The message of ``notice`` for ``audience`` as of ``now``; ``note`` adds a paragraph."""
+    window, provider = notice.window, policy.provider
+    zone = ZoneInfo(audience.zone_key) if audience.zone_key else None
+    prefix, lead = STAGE_TEXT[notice.stage]
+    start = human_local(window.start, policy.zone)
+    subject = f"[{provider.name}] {prefix}: {window.title}, {start}"
+    context = {
+        "provider": provider,
+        "window": window,
+        "subject": subject,
+        "lead": lead.format(title=window.title, provider=provider.name),
+        "details": details(window, policy, zone),
+        "note": note,
+        "organization": audience.organization,
+        "status_page": provider.status_page,
+        "calendar": f"{provider.calendar_url}/all.ics" if provider.calendar_url else "",
+    }
+    return Message(
+        notice_id=notice.id,
+        subject=subject,
+        text=_template("notice.txt.j2").render(context),
+        html=_template("notice.html.j2").render(context),
+        ics=window_ics(notice, policy, now, audience.account),
+        ics_name=f"{window.id}.ics",
+        sender=provider.sender,
+        reply_to=provider.reply_to,
+        domain=provider.domain,
+    )
+
+
+def window_ics(notice: Notice, policy: Policy, now: datetime, account: str) -> bytes:
+    """A calendar holding the notice's window, with X-MAINTNOTE-ACCOUNT set to ``account``."""
+    window = notice.window
+    event = ical.event_ics(window, policy, now, account)
+    return ical.calendar_ics(
+        [event],
+        policy,
+        name=f"{policy.provider.name} maintenance: {window.title}",
+        uid=f"notice-{window.id}",
+        first=(window.start - timedelta(days=1)).date(),
+        last=(window.end + timedelta(days=1)).date(),
+    )
+
+
+def to_email(message: Message, recipient: Recipient, now: datetime) -> EmailMessage:
+    """An RFC 5322 message to one recipient: text and HTML alternatives and the .ics.
+
+    The Message-ID is derived from the notice and the address, so a delivery that is
+    repeated after a crash carries the same id and mail systems can drop the duplicate.
+    """
+    email = EmailMessage()
+    email["Date"] = format_datetime(now)
+    email["From"] = message.sender
+    email["To"] = formataddr((recipient.name, recipient.email))
+    if message.reply_to:
+        email["Reply-To"] = message.reply_to
+    email["Subject"] = message.subject
+    email["Message-ID"] = message_id(message, recipient)
+    email["X-Ctmaint-Notice-Id"] = message.notice_id
+    email["Auto-Submitted"] = "auto-generated"
+    email.set_content(message.text)
+    email.add_alternative(message.html, subtype="html")
+    email.add_attachment(
+        message.ics, maintype="text", subtype="calendar", filename=message.ics_name
+    )
+    return email
+
+
+def message_id(message: Message, recipient: Recipient) -> str:
+    digest = hashlib.sha256(f"{message.notice_id}\0{recipient.email}".encode()).hexdigest()
+    local = message.notice_id.replace("/", ".")
+    return f"<{local}.{digest[:16]}@{message.domain}>"
+
+
+@dataclass(frozen=True)
+class Post:
+    path: str
+    title: str
+    status: str
+    markdown: str
+
+
+def render_post(notice: Notice, policy: Policy, posted_at: datetime, note: str = "") -> Post:
+    """The status-page post of ``notice``: Markdown with front matter."""
+    window = notice.window
+    prefix, lead = STAGE_TEXT[notice.stage]
+    title = f"{prefix}: {window.title}, {human_local(window.start, policy.zone)}"
+    status = (
+        "cancelled" if notice.stage == "cancel" else STAGE_STATUS.get(notice.stage, "scheduled")
+    )
+    quote = _yaml_string
+    front_matter = {
+        "window": quote(window.id),
+        "stage": quote(notice.stage),
+        "status": quote(status),
+        "title": quote(title),
+        "start": quote(local_iso(window.start, policy.zone)),
+        "end": quote(local_iso(window.end, policy.zone)),
+        "products": "[" + ", ".join(quote(p) for p in window.products) + "]",
+        "impact": quote(window.impact),
+        "posted_at": quote(local_iso(posted_at, policy.zone)),
+    }
+    markdown = _template("post.md.j2").render(
+        front_matter=front_matter,
+        title=title,
+        lead=lead.format(title=window.title, provider=policy.provider.name),
+        details=details(window, policy),
+        note=note,
+    )
+    return Post(f"posts/{window.id}--{notice.stage}.md", title, status, markdown)
+
+
+def _yaml_string(text: str) -> str:
+    """A double-quoted YAML scalar (JSON string syntax is valid YAML)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("ctmaint", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def _template(name: str) -> jinja2.Template:
+    return _environment().get_template(name)
