@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ctmaint.contacts import Contact
 from ctmaint.delivery import Transport
@@ -31,6 +32,9 @@ from ctmaint.policy import Policy
 from ctmaint.publish import write_atomic
 from ctmaint.schedule import Window, on_status_page
 from ctmaint.times import utc_z
+
+if TYPE_CHECKING:
+    from ctmaint.render.message import Message
 
 EPOCH_KEY = "send_epoch"
 LOCK_WAIT_S = 30.0
@@ -145,39 +149,61 @@ def _deliver(
     now: datetime,
     report: SendReport,
 ) -> None:
+    """Deliver ``due`` to its recipients still pending, a batch at a time.
+
+    Each batch is claimed (committed) before the transport is called and recorded right
+    after, so a run killed at any moment leaves at most one batch in flight.
+    """
     notice = due.notice
-    claimed = set(deliveries.claim(notice.id, (r.email for r in due.recipients), now))
-    if not claimed:
+    waiting = set(deliveries.pending(notice.id))
+    groups: dict[tuple[str, str, str | None], list[Recipient]] = {}
+    for recipient in due.recipients:
+        if recipient.email in waiting:
+            key = (recipient.organization, recipient.account, recipient.zone_key)
+            groups.setdefault(key, []).append(recipient)
+    if not groups:
         return
     from ctmaint.render.message import Audience, render_message
 
-    groups: dict[Audience, list[Recipient]] = {}
-    for recipient in due.recipients:
-        if recipient.email in claimed:
-            groups.setdefault(Audience.of(recipient), []).append(recipient)
-    for audience, group in groups.items():
-        message = render_message(notice, audience, policy, now)
-        try:
-            outcomes = transport.deliver(message, group, now)
-        except DeliveryError:
-            deliveries.record(
-                notice.id, [(r.email, PENDING, None, None) for r in group], transport.name, now
-            )
-            raise
-        deliveries.record(
-            notice.id,
-            [(o.recipient, _LEDGER_STATE[o.state], o.message_id, o.error) for o in outcomes],
-            transport.name,
-            now,
-        )
-        for outcome in outcomes:
-            if outcome.state == "sent":
-                report.sent += 1
-            elif outcome.state == "failed":
-                report.failed += 1
-                report.failures.append(f"{notice.id} to {outcome.recipient}: {outcome.error}")
-            elif outcome.state == "uncertain":
-                report.uncertain += 1
+    for group in groups.values():
+        message = render_message(notice, Audience.of(group[0]), policy, now)
+        for start in range(0, len(group), transport.batch_size):
+            batch = group[start : start + transport.batch_size]
+            claimed = set(deliveries.claim(notice.id, (r.email for r in batch), now))
+            batch = [r for r in batch if r.email in claimed]
+            if batch:
+                _deliver_batch(deliveries, notice, message, batch, transport, now, report)
+
+
+def _deliver_batch(
+    deliveries: Deliveries,
+    notice: Notice,
+    message: Message,
+    batch: list[Recipient],
+    transport: Transport,
+    now: datetime,
+    report: SendReport,
+) -> None:
+    try:
+        outcomes = transport.deliver(message, batch, now)
+    except DeliveryError:
+        release = [(r.email, PENDING, None, None) for r in batch]
+        deliveries.record(notice.id, release, transport.name, now)
+        raise
+    deliveries.record(
+        notice.id,
+        [(o.recipient, _LEDGER_STATE[o.state], o.message_id, o.error) for o in outcomes],
+        transport.name,
+        now,
+    )
+    for outcome in outcomes:
+        if outcome.state == "sent":
+            report.sent += 1
+        elif outcome.state == "failed":
+            report.failed += 1
+            report.failures.append(f"{notice.id} to {outcome.recipient}: {outcome.error}")
+        elif outcome.state == "uncertain":
+            report.uncertain += 1
 
 
 _LEDGER_STATE = {"sent": "sent", "failed": "failed", "retry": "pending", "uncertain": "uncertain"}

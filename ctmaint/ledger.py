@@ -284,6 +284,14 @@ class Deliveries:
             )
             return cursor.rowcount
 
+    def pending(self, notice_id: str) -> list[str]:
+        """Addresses whose delivery of ``notice_id`` is pending."""
+        cursor = self.ledger.db.execute(
+            "SELECT recipient FROM deliveries WHERE notice_id = ? AND state = 'pending'",
+            (notice_id,),
+        )
+        return [str(row[0]) for row in cursor]
+
     def claim(self, notice_id: str, recipients: Iterable[str], now: datetime) -> list[str]:
         """Atomically move the notice's pending rows for ``recipients`` to 'sending'.
 

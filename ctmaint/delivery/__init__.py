@@ -31,6 +31,7 @@ class Outcome:
 
 class Transport(Protocol):
     name: str
+    batch_size: int  # recipients per deliver() call: the most a killed run can leave in flight
 
     def deliver(
         self, message: Message, recipients: Sequence[Recipient], now: datetime

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 class OutboxTransport:
     name = "outbox"
+    batch_size = 25
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
