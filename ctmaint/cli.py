@@ -181,12 +181,19 @@ def send(
             "running and is past its grace period; it was not sent",
             err=True,
         )
-    for failure in report.failures:
+    for failure in _collapse(report.failures):
         typer.echo(f"failed: {failure}", err=True)
+    for line in _collapse(report.deferred):
+        typer.echo(f"left for the next run: {line}", err=True)
     prefix = "dry run: would have " if dry_run else ""
     typer.echo(f"{prefix}{report.summary()}")
     if report.failed:
         raise typer.Exit(1)
+
+
+def _collapse(lines: list[str], keep: int = 5) -> list[str]:
+    """At most ``keep`` lines, then a count: a 10,000-recipient outage is not 10,000 lines."""
+    return lines if len(lines) <= keep else [*lines[:keep], f"... and {len(lines) - keep} more"]
 
 
 @app.command()

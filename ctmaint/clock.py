@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from ctmaint.times import parse_instant
@@ -12,3 +13,12 @@ def resolve_now(text: str | None) -> datetime:
     if text:
         return parse_instant(text, "--now")
     return datetime.now(UTC)
+
+
+def real_time() -> float:
+    """Seconds since the epoch, for waits on real servers (rate-limit resets), never for rules."""
+    return time.time()
+
+
+def sleep(seconds: float) -> None:
+    time.sleep(seconds)

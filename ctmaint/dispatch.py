@@ -49,19 +49,27 @@ class SendReport:
     pending: int = 0
     uncertain: int = 0
     recovered: int = 0
+    resent_uncertain: int = 0
+    given_up: int = 0
     posts: int = 0
     expired: list[tuple[str, int]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         expired = sum(count for _, count in self.expired)
         line = f"sent {self.sent}, failed {self.failed}, expired {expired}, pending {self.pending}"
         if self.uncertain:
             line += f", uncertain {self.uncertain}"
+        notes = []
         if self.recovered:
-            line += f" ({self.recovered} in flight when an earlier run stopped, sent again)"
-        return line
+            notes.append(f"{self.recovered} in flight when an earlier run stopped, sent again")
+        if self.resent_uncertain:
+            notes.append(f"{self.resent_uncertain} unanswered last time, sent once more")
+        if self.given_up:
+            notes.append(f"{self.given_up} unanswered twice, given up")
+        return line + (f" ({'; '.join(notes)})" if notes else "")
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,8 @@ def send(
     """Deliver and post every due notice. Call while holding :func:`send_lock`."""
     deliveries = Deliveries(ledger)
     report = SendReport(recovered=deliveries.recover_in_flight(now))
+    report.resent_uncertain, report.given_up = deliveries.retry_uncertain(now)
+    report.failed += report.given_up
     epoch = datetime.fromisoformat(deliveries.set_setting_once(EPOCH_KEY, utc_z(now)))
     posted = deliveries.posted()
     try:
@@ -204,6 +214,9 @@ def _deliver_batch(
             report.failures.append(f"{notice.id} to {outcome.recipient}: {outcome.error}")
         elif outcome.state == "uncertain":
             report.uncertain += 1
+            report.deferred.append(f"{notice.id} to {outcome.recipient}: {outcome.error}")
+        elif outcome.state == "retry":
+            report.deferred.append(f"{notice.id} to {outcome.recipient}: {outcome.error}")
 
 
 _LEDGER_STATE = {"sent": "sent", "failed": "failed", "retry": "pending", "uncertain": "uncertain"}

@@ -284,6 +284,27 @@ class Deliveries:
             )
             return cursor.rowcount
 
+    def retry_uncertain(self, now: datetime) -> tuple[int, int]:
+        """Uncertain rows (no answer after sending) are sent once more, then given up.
+
+        Returns (sent again, given up). Call with the send lock, before claiming.
+        """
+        with self.ledger.transaction() as db:
+            again = db.execute(
+                "UPDATE deliveries SET state = 'pending', updated_at = ?,"
+                " error = 'the last attempt got no answer after sending; sent once more'"
+                " WHERE state = 'uncertain' AND attempts < 2",
+                (_utc(now),),
+            ).rowcount
+            given_up = db.execute(
+                "UPDATE deliveries SET state = 'failed', updated_at = ?,"
+                " error = 'no answer after sending, twice; not sent again"
+                " (check the provider''s activity log)'"
+                " WHERE state = 'uncertain'",
+                (_utc(now),),
+            ).rowcount
+        return again, given_up
+
     def pending(self, notice_id: str) -> list[str]:
         """Addresses whose delivery of ``notice_id`` is pending."""
         cursor = self.ledger.db.execute(

@@ -90,6 +90,16 @@ class UnscheduledSpec:
 
 
 @dataclass(frozen=True)
+class SendGridSettings:
+    """Patience with SendGrid: tries after the first, backoff, longest 429 wait, timeout."""
+
+    retries: int = 3
+    backoff_seconds: float = 1.0
+    max_wait_seconds: float = 60.0
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class Policy:
     source: str
     provider: Provider
@@ -100,6 +110,7 @@ class Policy:
     days_back: int
     days_ahead: int
     contacts_path: Path
+    sendgrid: SendGridSettings = SendGridSettings()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -235,7 +246,9 @@ class _Reader:
 
     def policy(self, data: dict[str, Any], base_dir: Path) -> Policy | None:
         self.known_keys(
-            data, "", ("provider", "products", "stages", "calendars", "unscheduled", "publish")
+            data,
+            "",
+            ("provider", "products", "stages", "calendars", "unscheduled", "publish", "sendgrid"),
         )
         provider_table = self.table(data, "provider", "provider")
         provider = self.provider(provider_table)
@@ -256,6 +269,7 @@ class _Reader:
             if days is not None and days < 0:
                 self.fail(f"publish.{key}", f"must be 0 or more days, not {days}")
         contacts = self.value(provider_table, "contacts", "provider", str, "contacts.csv")
+        sendgrid = self.sendgrid(self.table(data, "sendgrid", "sendgrid"))
         if self.problems or provider is None or unscheduled is None:
             return None
         assert days_back is not None
@@ -271,6 +285,7 @@ class _Reader:
             days_back=days_back,
             days_ahead=days_ahead,
             contacts_path=base_dir / contacts,
+            sendgrid=sendgrid,
         )
 
     def provider(self, table: dict[str, Any]) -> Provider | None:
@@ -447,6 +462,26 @@ class _Reader:
             if day is not None:
                 dates.add(day)
         return frozenset(dates)
+
+    def sendgrid(self, table: dict[str, Any]) -> SendGridSettings:
+        defaults = SendGridSettings()
+        keys = tuple(defaults.__dataclass_fields__)
+        self.known_keys(table, "sendgrid", keys)
+        values: dict[str, float] = {}
+        for key in keys:
+            value = table.get(key, getattr(defaults, key))
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                self.fail(f"sendgrid.{key}", f"must be a number 0 or more, not {value!r}")
+            else:
+                values[key] = value
+        if len(values) < len(keys):
+            return defaults
+        return SendGridSettings(
+            retries=int(values["retries"]),
+            backoff_seconds=values["backoff_seconds"],
+            max_wait_seconds=values["max_wait_seconds"],
+            timeout_seconds=values["timeout_seconds"] or defaults.timeout_seconds,
+        )
 
     def unscheduled(self, table: dict[str, Any]) -> UnscheduledSpec | None:
         where = "unscheduled"

@@ -236,6 +236,10 @@ def make_transport(name: str, workspace: Workspace) -> Transport:
         from ctmaint.delivery.outbox import OutboxTransport
 
         return OutboxTransport(workspace.state.parent / "outbox")
+    if name == "sendgrid":
+        from ctmaint.delivery.sendgrid import SendGridTransport
+
+        return SendGridTransport.from_environment(workspace.policy.sendgrid)
     raise UsageError(f"--transport '{name}' is not a transport; use outbox or sendgrid")
 
 
@@ -294,10 +298,13 @@ class HistoryEntry:
     failed: int
     expired: int
     pending: int
+    uncertain: int
     first_sent: str | None
     last_sent: str | None
     transport: str | None
+    message_ids: list[str]
     errors: list[str]
+    notes: list[str]
 
 
 def history(workspace: Workspace) -> list[HistoryEntry]:
@@ -319,11 +326,16 @@ def history(workspace: Workspace) -> list[HistoryEntry]:
                 sent=sum(r.state == "sent" for r in group),
                 failed=sum(r.state == "failed" for r in group),
                 expired=sum(r.state == "expired" for r in group),
-                pending=sum(r.state in ("pending", "sending", "uncertain") for r in group),
+                pending=sum(r.state in ("pending", "sending") for r in group),
+                uncertain=sum(r.state == "uncertain" for r in group),
                 first_sent=sent_times[0] if sent_times else None,
                 last_sent=sent_times[-1] if sent_times else None,
                 transport=next((r.transport for r in group if r.transport), None),
+                message_ids=sorted({r.message_id for r in group if r.message_id}),
                 errors=sorted({f"{r.recipient}: {r.error}" for r in group if r.state == "failed"}),
+                notes=sorted(
+                    {f"{r.recipient}: {r.error}" for r in group if r.state != "failed" and r.error}
+                ),
             )
         )
     return entries

@@ -98,15 +98,21 @@ def history_record(entry: HistoryEntry) -> dict[str, Any]:
         "failed": entry.failed,
         "expired": entry.expired,
         "pending": entry.pending,
+        "uncertain": entry.uncertain,
         "first_sent": entry.first_sent,
         "last_sent": entry.last_sent,
         "transport": entry.transport,
+        "message_ids": entry.message_ids,
         "errors": entry.errors,
+        "notes": entry.notes,
     }
 
 
 def history_table(entries: Sequence[HistoryEntry]) -> str:
-    header = ["NOTICE", "SENT", "FAILED", "EXPIRED", "PENDING", "LAST SENT (UTC)", "TRANSPORT"]
+    header = [
+        "NOTICE", "SENT", "FAILED", "EXPIRED", "PENDING", "UNCERTAIN", "LAST SENT (UTC)",
+        "TRANSPORT", "MESSAGE IDS",
+    ]  # fmt: skip
     rows = [
         [
             e.notice_id,
@@ -114,11 +120,18 @@ def history_table(entries: Sequence[HistoryEntry]) -> str:
             str(e.failed),
             str(e.expired),
             str(e.pending),
+            str(e.uncertain),
             e.last_sent or "-",
             e.transport or "-",
+            ",".join(e.message_ids) if e.transport == "sendgrid" else "-",
         ]
         for e in entries
     ]
     table = format_table(header, rows)
     errors = [f"  {e.notice_id}: {error}" for e in entries for error in e.errors]
-    return table + ("\nfailures:\n" + "\n".join(errors) if errors else "")
+    notes = [f"  {e.notice_id}: {note}" for e in entries for note in e.notes]
+    if errors:
+        table += "\nfailures:\n" + "\n".join(errors)
+    if notes:
+        table += "\nnotes:\n" + "\n".join(notes)
+    return table
