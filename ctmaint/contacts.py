@@ -29,6 +29,10 @@ ALL_PRODUCTS = "*"
 _EMAIL = re.compile(r"^[^@\s,;<>\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
+def is_email(text: str) -> bool:
+    return bool(_EMAIL.match(text))
+
+
 @dataclass(frozen=True)
 class Contact:
     organization: str
@@ -97,7 +101,7 @@ def _contact(
         for column in REQUIRED
         if not row[column]
     ]
-    if row["email"] and not _EMAIL.match(row["email"]):
+    if row["email"] and not is_email(row["email"]):
         problems.append(
             Problem(
                 source, where, f"'{row['email']}' is not an email address like name@example.com"

@@ -346,8 +346,9 @@ class Deliveries:
         stamp = _utc(now)
         with self.ledger.transaction() as db:
             db.executemany(
+                # a row sent after a problem keeps the problem's note for `history`
                 "UPDATE deliveries SET state = ?, message_id = COALESCE(?, message_id),"
-                " error = ?, transport = ?, updated_at = ?,"
+                " error = COALESCE(?, error), transport = ?, updated_at = ?,"
                 " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"
                 " WHERE notice_id = ? AND recipient = ? AND state = 'sending'",
                 [

@@ -13,11 +13,13 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from email.utils import parseaddr
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from ctmaint.contacts import is_email
 from ctmaint.errors import PolicyError, Problem
 from ctmaint.rules import CronRule, CycleRule, Rule
 from ctmaint.times import parse_duration, parse_local_time, parse_zone
@@ -313,6 +315,13 @@ class _Reader:
                 ("reply_to", ""),
             )
         }
+        for key in ("sender", "reply_to"):
+            text = texts[key] or ""
+            if text and not is_email(parseaddr(text)[1]):
+                self.fail(
+                    f"provider.{key}",
+                    f"'{text}' is not an address like Name <maintenance@example.com>",
+                )
         if name is None or domain is None or zone is None or transport is None:
             return None
         return Provider(

@@ -147,6 +147,16 @@ def test_the_shipped_policy_is_the_design(shipped: Policy) -> None:
             id="bad_time_of_day",
         ),
         pytest.param(
+            policy_toml().replace("<maintenance@example.net>", "<maintenance at example>"),
+            "provider.sender: 'Example Maintenance <maintenance at example>' is not an address",
+            id="bad_sender",
+        ),
+        pytest.param(
+            policy_toml() + "\n[sendgrid]\nretries = -1\n",
+            "sendgrid.retries: must be a number 0 or more, not -1",
+            id="bad_sendgrid_setting",
+        ),
+        pytest.param(
             policy_toml() + '\n[provider2]\nname = "x"\n',
             "p.toml: provider2: unknown key; did you mean 'provider'?",
             id="unknown_table",

@@ -21,7 +21,6 @@ import jinja2
 
 from ctmaint.notices import STAGE_STATUS, Notice, Recipient
 from ctmaint.policy import Policy
-from ctmaint.render import ical
 from ctmaint.render.details import details
 from ctmaint.times import human_local, local_iso
 
@@ -102,6 +101,8 @@ def render_message(
 
 def window_ics(notice: Notice, policy: Policy, now: datetime, account: str) -> bytes:
     """A calendar holding the notice's window, with X-MAINTNOTE-ACCOUNT set to ``account``."""
+    from ctmaint.render import ical  # icalendar: only when a message is actually sent
+
     window = notice.window
     event = ical.event_ics(window, policy, now, account)
     return ical.calendar_ics(
