@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -17,8 +18,10 @@ import typer
 
 from ctmaint import services
 from ctmaint.clock import resolve_now
-from ctmaint.errors import CtmaintError
+from ctmaint.errors import CtmaintError, UsageError
 from ctmaint.render.listing import (
+    change_record,
+    change_table,
     history_record,
     history_table,
     notice_record,
@@ -26,7 +29,9 @@ from ctmaint.render.listing import (
     window_record,
     window_table,
 )
+from ctmaint.schedule import Window, elapsed_end
 from ctmaint.services import Workspace
+from ctmaint.times import parse_duration, parse_instant
 
 app = typer.Typer(
     help="Publish maintenance windows as calendars and feeds, and tell customers once.",
@@ -220,13 +225,187 @@ def history(
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """What was sent, to how many, when, and what failed."""
-    entries = services.history(_workspace(ctx))
+    workspace = _workspace(ctx)
+    found = services.history(workspace)
+    zone = workspace.policy.zone
     if output is Format.json:
-        typer.echo(json.dumps([history_record(e) for e in entries], indent=2))
-    elif entries:
-        typer.echo(history_table(entries))
+        document = {
+            "notices": [history_record(e) for e in found.notices],
+            "changes": [change_record(c, zone) for c in found.changes],
+        }
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    typer.echo(history_table(found.notices) if found.notices else "nothing has been sent yet")
+    if found.changes:
+        typer.echo("\nchanges:\n" + change_table(found.changes, zone))
+
+
+By = Annotated[str | None, typer.Option("--by", help="Who makes the change; default the OS user.")]
+Start = Annotated[str, typer.Option("--start", help="ISO 8601 with offset.")]
+
+
+def _by(by: str | None) -> str:
+    if by:
+        return by
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _time(text: str | None, option: str) -> datetime | None:
+    return None if text is None else parse_instant(text, option)
+
+
+def _told(window: Window, what: str) -> None:
+    typer.echo(f"{window.id}: {what}; customers already told are told on the next `ctmaint send`")
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    start: Start,
+    products: Annotated[str, typer.Option("--products", help="Product ids, comma-separated.")],
+    summary: Annotated[str, typer.Option("--summary", help="One line: what this is.")],
+    description: Annotated[str, typer.Option("--description", help="The work to be done.")],
+    justification: Annotated[str, typer.Option("--justification", help="Why it is needed.")],
+    end: Annotated[str | None, typer.Option("--end", help="ISO 8601 with offset.")] = None,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Instead of --end: 30m, 2h, 1h30m.")
+    ] = None,
+    impact: Annotated[
+        str | None,
+        typer.Option("--impact", help="NO-IMPACT, REDUCED-REDUNDANCY, DEGRADED, OUTAGE."),
+    ] = None,
+    urgent: Annotated[
+        bool, typer.Option("--urgent", help="Allow work inside the hours to avoid.")
+    ] = False,
+    by: By = None,
+) -> None:
+    """Add unscheduled maintenance; prints its id. Customers are told on the next send."""
+    begins = parse_instant(start, "--start")
+    if (end is None) == (duration is None):
+        raise UsageError("give exactly one of --end and --duration")
+    if duration is not None:
+        try:
+            ends = elapsed_end(begins, parse_duration(duration))
+        except ValueError as error:
+            raise UsageError(f"--duration: {error}") from None
     else:
-        typer.echo("nothing has been sent yet")
+        ends = parse_instant(str(end), "--end")
+    texts = {"summary": summary, "description": description, "justification": justification}
+    window = services.add(
+        _workspace(ctx), begins, ends, _list(products), texts, impact, urgent, _by(by)
+    )
+    typer.echo(window.id)
+
+
+@app.command()
+def edit(
+    ctx: typer.Context,
+    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    summary: Annotated[str | None, typer.Option("--summary")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    justification: Annotated[str | None, typer.Option("--justification")] = None,
+    products: Annotated[str | None, typer.Option("--products", help="Comma-separated.")] = None,
+    impact: Annotated[str | None, typer.Option("--impact")] = None,
+    by: By = None,
+) -> None:
+    """Change the details of one window; the next notice carries them."""
+    values: dict[str, object] = {
+        key: value
+        for key, value in (
+            ("summary", summary),
+            ("description", description),
+            ("justification", justification),
+            ("impact", impact),
+        )
+        if value is not None
+    }
+    if products is not None:
+        values["products"] = _list(products)
+    window = services.change_window(_workspace(ctx), window_id, "edit", _by(by), values=values)
+    typer.echo(f"{window.id}: edited {', '.join(values)}; the next notice carries the change")
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Told to customers.")],
+    by: By = None,
+) -> None:
+    """Cancel one window; it stays in the feeds as CANCELLED."""
+    window = services.change_window(_workspace(ctx), window_id, "cancel", _by(by), reason=reason)
+    _told(window, "cancelled")
+
+
+@app.command()
+def reschedule(
+    ctx: typer.Context,
+    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    start: Start,
+    end: Annotated[str | None, typer.Option("--end", help="Default: keep the duration.")] = None,
+    by: By = None,
+) -> None:
+    """Move one window; it keeps its id."""
+    window = services.change_window(
+        _workspace(ctx), window_id, "reschedule", _by(by),
+        start=parse_instant(start, "--start"), end=_time(end, "--end"),
+    )  # fmt: skip
+    _told(window, f"moved to {window.start.isoformat()} - {window.end.isoformat()}")
+
+
+@app.command()
+def extend(
+    ctx: typer.Context,
+    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    until: Annotated[str, typer.Option("--until", help="The new end, ISO 8601 with offset.")],
+    by: By = None,
+) -> None:
+    """Lengthen one window, before or while it runs."""
+    window = services.change_window(
+        _workspace(ctx), window_id, "extend", _by(by), until=parse_instant(until, "--until")
+    )
+    _told(window, f"now ends {window.end.isoformat()}")
+
+
+@app.command()
+def complete(
+    ctx: typer.Context,
+    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    at: Annotated[str | None, typer.Option("--at", help="When it ended; default now.")] = None,
+    by: By = None,
+) -> None:
+    """End one window early; the completion notice goes out on the next send."""
+    window = services.change_window(
+        _workspace(ctx), window_id, "complete", _by(by), at=_time(at, "--at")
+    )
+    typer.echo(f"{window.id}: completed at {window.end.isoformat()}")
+
+
+@app.command("follow-up")
+def follow_up(
+    ctx: typer.Context,
+    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    file: Annotated[
+        Path, typer.Option("--file", help="Markdown notes: what the work added.", dir_okay=False)
+    ],
+    by: By = None,
+) -> None:
+    """After a window, send the note on what it added to those told of it."""
+    try:
+        notes = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"--file {file} cannot be read as UTF-8 text ({error})") from None
+    window = services.change_window(_workspace(ctx), window_id, "follow-up", _by(by), notes=notes)
+    _told(window, "follow-up recorded")
+
+
+def _list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ctmaint.changes import Change, change_notices
 from ctmaint.contacts import Contact
 from ctmaint.delivery import Transport
 from ctmaint.errors import CtmaintError, DeliveryError
@@ -74,21 +75,64 @@ class SendReport:
 
 @dataclass(frozen=True)
 class Due:
-    """A notice to act on now, with its current recipients."""
+    """A notice to act on now, with its current recipients and any note to add."""
 
     notice: Notice
     recipients: list[Recipient]
+    note: str = ""
 
 
 def due_notices(
-    policy: Policy, windows: Sequence[Window], contacts: Sequence[Contact], now: datetime
+    policy: Policy,
+    windows: Sequence[Window],
+    changes: Sequence[Change],
+    contacts: Sequence[Contact],
+    deliveries: Deliveries,
+    now: datetime,
 ) -> list[Due]:
-    """Notices whose due time has come (expired ones included), oldest first."""
+    """Notices whose due time has come (expired ones included), oldest first.
+
+    Timed notices go to the contacts using the window's products; notices of changes
+    (cancel, reschedule, extend, follow-up) to everyone already sent a notice of it.
+    """
+    notices = plan(policy, windows) + change_notices(policy, windows, changes)
+    due = sorted((n for n in notices if n.due <= now), key=lambda n: (n.due, n.id))
     return [
-        Due(notice, recipients(contacts, notice.window))
-        for notice in plan(policy, windows)
-        if notice.due <= now
+        Due(notice, audience(notice, contacts, deliveries), _edit_note(notice, deliveries))
+        for notice in due
     ]
+
+
+def audience(
+    notice: Notice, contacts: Sequence[Contact], deliveries: Deliveries
+) -> list[Recipient]:
+    """Who gets ``notice``: by product, or (notices of changes) everyone already told."""
+    if not notice.to_told:
+        return recipients(contacts, notice.window)
+    known = {r.email: r for r in recipients(contacts, notice.window)}
+    for contact in contacts:
+        known.setdefault(
+            contact.email.lower(),
+            Recipient(
+                contact.email.lower(), contact.name, contact.organization, contact.account,
+                contact.zone.key if contact.zone else None,
+            ),
+        )  # fmt: skip
+    return [
+        known.get(address) or Recipient(address, "", account, account, None)
+        for address, account in deliveries.told(notice.window.id).items()
+    ]
+
+
+def _edit_note(notice: Notice, deliveries: Deliveries) -> str:
+    """No silent change: a notice after an edit says what changed since the last one."""
+    window = notice.window
+    if notice.note or window.edited_at is None:
+        return notice.note
+    last = deliveries.last_sent(window.id)
+    if last is None or window.edited_at <= last:
+        return ""
+    return f"Updated since our last notice: {', '.join(window.edited_fields)}."
 
 
 def span(policy: Policy, now: datetime) -> tuple[datetime, datetime]:
@@ -101,6 +145,7 @@ def send(
     policy: Policy,
     ledger: Ledger,
     windows: Sequence[Window],
+    changes: Sequence[Change],
     contacts: Sequence[Contact],
     transport: Transport,
     notices_dir: Path,
@@ -114,7 +159,7 @@ def send(
     epoch = datetime.fromisoformat(deliveries.set_setting_once(EPOCH_KEY, utc_z(now)))
     posted = deliveries.posted()
     try:
-        for due in due_notices(policy, windows, contacts, now):
+        for due in due_notices(policy, windows, changes, contacts, deliveries, now):
             notice = due.notice
             if notice.is_expired(now):
                 _expire(deliveries, due, epoch, now, report)
@@ -125,7 +170,7 @@ def send(
                 notice.due, notice.expires, now,
             )  # fmt: skip
             if on_status_page(policy, notice.window) and notice.id not in posted:
-                _post(deliveries, notice, policy, notices_dir, now)
+                _post(deliveries, due, policy, notices_dir, now)
                 report.posts += 1
             _deliver(deliveries, due, policy, transport, now, report)
     finally:
@@ -176,7 +221,7 @@ def _deliver(
     from ctmaint.render.message import Audience, render_message
 
     for group in groups.values():
-        message = render_message(notice, Audience.of(group[0]), policy, now)
+        message = render_message(notice, Audience.of(group[0]), policy, now, due.note)
         for start in range(0, len(group), transport.batch_size):
             batch = group[start : start + transport.batch_size]
             claimed = set(deliveries.claim(notice.id, (r.email for r in batch), now))
@@ -223,11 +268,12 @@ _LEDGER_STATE = {"sent": "sent", "failed": "failed", "retry": "pending", "uncert
 
 
 def _post(
-    deliveries: Deliveries, notice: Notice, policy: Policy, notices_dir: Path, now: datetime
+    deliveries: Deliveries, due: Due, policy: Policy, notices_dir: Path, now: datetime
 ) -> None:
     from ctmaint.render.message import render_post
 
-    post = render_post(notice, policy, now)
+    notice = due.notice
+    post = render_post(notice, policy, now, due.note)
     write_atomic(notices_dir / post.path, post.markdown.encode())
     deliveries.add_post(
         notice.id, notice.window.id, notice.stage, post.status, post.title, post.path, now
@@ -245,6 +291,7 @@ def dry_run(
     policy: Policy,
     ledger: Ledger,
     windows: Sequence[Window],
+    changes: Sequence[Change],
     contacts: Sequence[Contact],
     now: datetime,
 ) -> SendReport:
@@ -256,7 +303,7 @@ def dry_run(
     epoch = datetime.fromisoformat(epoch_text) if epoch_text else now
     posted = deliveries.posted()
     report = SendReport()
-    for due in due_notices(policy, windows, contacts, now):
+    for due in due_notices(policy, windows, changes, contacts, deliveries, now):
         notice = due.notice
         waiting = [r for r in due.recipients if (notice.id, r.email) not in done]
         if notice.is_expired(now):

@@ -9,6 +9,7 @@ newer ctmaint is refused, never rebuilt. Times are stored as UTC text
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -17,8 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ctmaint.errors import StateError
+
+if TYPE_CHECKING:
+    from ctmaint.changes import Change
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: operator changes to windows (added, edited, moved, cancelled...), in order.
@@ -305,6 +310,22 @@ class Deliveries:
             ).rowcount
         return again, given_up
 
+    def told(self, window_id: str) -> dict[str, str]:
+        """``address -> account`` of everyone sent any notice of ``window_id``."""
+        cursor = self.ledger.db.execute(
+            "SELECT recipient, account FROM deliveries WHERE window_id = ? AND state = 'sent'"
+            " ORDER BY recipient",
+            (window_id,),
+        )
+        return {str(address): str(account) for address, account in cursor}
+
+    def last_sent(self, window_id: str) -> datetime | None:
+        row = self.ledger.db.execute(
+            "SELECT max(sent_at) FROM deliveries WHERE window_id = ? AND state = 'sent'",
+            (window_id,),
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
     def pending(self, notice_id: str) -> list[str]:
         """Addresses whose delivery of ``notice_id`` is pending."""
         cursor = self.ledger.db.execute(
@@ -405,3 +426,38 @@ class Deliveries:
         )
         keys = ("notice", "window", "stage", "status", "title", "path", "posted_at")
         return [dict(zip(keys, row, strict=True)) for row in cursor]
+
+
+class Changes:
+    """The log of operator changes, oldest first."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def all(self) -> list[Change]:
+        from ctmaint.changes import Change
+
+        cursor = self.ledger.db.execute(
+            "SELECT seq, window_id, kind, fields, made_at, made_by FROM changes ORDER BY seq"
+        )
+        return [
+            Change(seq, window_id, kind, json.loads(fields), datetime.fromisoformat(made_at), by)
+            for seq, window_id, kind, fields, made_at, by in cursor
+        ]
+
+    def add(
+        self, window_id: str, kind: str, fields: dict[str, Any], made_at: datetime, made_by: str
+    ) -> None:
+        with self.ledger.transaction() as db:
+            db.execute(
+                "INSERT INTO changes (window_id, kind, fields, made_at, made_by)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (window_id, kind, json.dumps(fields, sort_keys=True), _utc(made_at), made_by),
+            )
+            if kind == "cancel":  # undelivered notices of a cancelled window are not sent
+                db.execute(
+                    "UPDATE deliveries SET state = 'expired', updated_at = ?,"
+                    " error = 'not sent: the window was cancelled'"
+                    " WHERE window_id = ? AND state IN ('pending', 'uncertain')",
+                    (_utc(made_at), window_id),
+                )

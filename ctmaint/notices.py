@@ -26,6 +26,10 @@ STAGE_STATUS = {
     "announce": "scheduled",
     "start": "in-progress",
     "complete": "completed",
+    "cancel": "cancelled",
+    "reschedule": "scheduled",
+    "extend": "in-progress",
+    "follow-up": "completed",
 }
 
 
@@ -37,10 +41,14 @@ class Notice:
     stage: str
     due: datetime
     expires: datetime
+    ordinal: int = 1  # the second reschedule of a window is <window id>/reschedule-2
+    note: str = ""  # operator text: a cancellation's reason, a follow-up's notes
+    to_told: bool = False  # goes to those already sent a notice of the window, not by product
 
     @property
     def id(self) -> str:
-        return f"{self.window.id}/{self.stage}"
+        suffix = f"-{self.ordinal}" if self.ordinal > 1 else ""
+        return f"{self.window.id}/{self.stage}{suffix}"
 
     def is_due(self, now: datetime) -> bool:
         return self.due <= now < self.expires

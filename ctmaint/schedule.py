@@ -35,6 +35,8 @@ class Window:
     changed_at: datetime
     cancelled: bool = False
     sequence: int = 0
+    edited_at: datetime | None = None  # the last `edit`, for "updated since" notes
+    edited_fields: tuple[str, ...] = ()
 
     def status(self, now: datetime) -> str:
         """``scheduled``, ``in-progress``, ``completed`` or ``cancelled`` as of ``now``."""

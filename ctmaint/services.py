@@ -8,14 +8,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from ctmaint import dispatch
+from ctmaint import changes, dispatch
+from ctmaint.changes import Change
 from ctmaint.contacts import Contact, load_contacts
 from ctmaint.delivery import Transport
 from ctmaint.dispatch import SendReport
-from ctmaint.errors import CtmaintError, InvalidInputError, Problem, UsageError
-from ctmaint.ledger import Deliveries, DeliveryRow, Ledger, open_ledger, open_snapshot
-from ctmaint.notices import Notice, lookahead, plan, recipients
+from ctmaint.errors import CtmaintError, InvalidInputError, Problem, ScheduleError, UsageError
+from ctmaint.ledger import (
+    Changes,
+    Deliveries,
+    DeliveryRow,
+    Ledger,
+    open_ledger,
+    open_snapshot,
+)
+from ctmaint.notices import Notice, lookahead, plan
 from ctmaint.policy import (
     EMBEDDED,
     Policy,
@@ -47,6 +56,7 @@ class Workspace:
     _policy: Policy | None = field(default=None, init=False)
     _contacts: list[Contact] | None = field(default=None, init=False)
     _ledger: Ledger | None = field(default=None, init=False)
+    _changes: list[Change] | None = field(default=None, init=False)
 
     @classmethod
     def locate(cls, config: Path | None, state: Path | None, now: datetime, cwd: Path) -> Workspace:
@@ -71,6 +81,20 @@ class Workspace:
             self._contacts = load_contacts(self.policy.contacts_path, self.policy.products)
         return self._contacts
 
+    @property
+    def changes(self) -> list[Change]:
+        """The operator changes, read from a snapshot: reading them creates no state."""
+        if self._changes is None:
+            snapshot = self.snapshot()
+            try:
+                self._changes = Changes(snapshot).all()
+            finally:
+                snapshot.close()
+        return self._changes
+
+    def forget_changes(self) -> None:
+        self._changes = None
+
     def snapshot(self) -> Ledger:
         """A read-only, in-memory copy of the state (created nowhere); close it after use."""
         return open_snapshot(self.state)
@@ -89,7 +113,7 @@ class Workspace:
 
 def schedule(workspace: Workspace, start: datetime, end: datetime) -> list[Window]:
     """The windows overlapping [start, end): the policy's rules with operator changes applied."""
-    return windows_between(workspace.policy, start, end)
+    return changes.schedule(workspace.policy, workspace.changes, start, end)
 
 
 @dataclass(frozen=True)
@@ -215,7 +239,7 @@ def send(
         snapshot = workspace.snapshot()
         try:
             windows = schedule(workspace, start, end)
-            return dispatch.dry_run(policy, snapshot, windows, contacts, now)
+            return dispatch.dry_run(policy, snapshot, windows, workspace.changes, contacts, now)
         finally:
             snapshot.close()
     transport = make_transport(transport_name or policy.provider.transport, workspace)
@@ -227,8 +251,9 @@ def send(
             )
         windows = schedule(workspace, start, end)
         return dispatch.send(
-            policy, workspace.ledger, windows, contacts, transport, notices_dir, now
-        )
+            policy, workspace.ledger, windows, workspace.changes, contacts, transport,
+            notices_dir, now,
+        )  # fmt: skip
 
 
 def make_transport(name: str, workspace: Workspace) -> Transport:
@@ -256,24 +281,25 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
         raise UsageError(f"--days must be 1 or more, not {days}")
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts
-    windows = schedule(
-        workspace, now - timedelta(days=8), now + timedelta(days=days) + lookahead(policy)
-    )
+    first, last = now - timedelta(days=7), now + timedelta(days=days)
+    windows = schedule(workspace, first - policy.longest_window, last + lookahead(policy))
+    notices = plan(policy, windows) + changes.change_notices(policy, windows, workspace.changes)
     snapshot = workspace.snapshot()
     try:
-        states = Deliveries(snapshot).states()
+        deliveries = Deliveries(snapshot)
+        states = deliveries.states()
+        shown = []
+        for notice in sorted(notices, key=lambda n: (n.due, n.id)):
+            if not first <= notice.due <= last:
+                continue
+            counts = states.get(notice.id, {})
+            total = sum(counts.values()) or len(dispatch.audience(notice, contacts, deliveries))
+            state = notice_state(notice, counts, now)
+            if total == 0 and notice.due <= now and state == "pending":
+                state = "sent"  # nobody to tell: nothing is waiting
+            shown.append(PlannedNotice(notice, total, state))
     finally:
         snapshot.close()
-    shown = []
-    for notice in plan(policy, windows):
-        if not now - timedelta(days=7) <= notice.due <= now + timedelta(days=days):
-            continue
-        counts = states.get(notice.id, {})
-        total = sum(counts.values()) or len(recipients(contacts, notice.window))
-        state = notice_state(notice, counts, now)
-        if total == 0 and notice.due <= now and state == "pending":
-            state = "sent"  # nobody to tell: nothing is waiting
-        shown.append(PlannedNotice(notice, total, state))
     return shown
 
 
@@ -307,8 +333,15 @@ class HistoryEntry:
     notes: list[str]
 
 
-def history(workspace: Workspace) -> list[HistoryEntry]:
-    """What was sent, to how many, when, and what failed, per notice (oldest first)."""
+@dataclass(frozen=True)
+class History:
+    notices: list[HistoryEntry]
+    changes: list[Change]
+
+
+def history(workspace: Workspace) -> History:
+    """What was sent, to how many, when, and what failed, per notice (oldest first), and
+    every operator change."""
     snapshot = workspace.snapshot()
     try:
         rows = Deliveries(snapshot).rows()
@@ -317,25 +350,81 @@ def history(workspace: Workspace) -> list[HistoryEntry]:
     by_notice: dict[str, list[DeliveryRow]] = {}
     for row in rows:
         by_notice.setdefault(row.notice_id, []).append(row)
-    entries = []
-    for notice_id, group in by_notice.items():
-        sent_times = sorted(r.sent_at for r in group if r.sent_at)
-        entries.append(
-            HistoryEntry(
-                notice_id=notice_id,
-                sent=sum(r.state == "sent" for r in group),
-                failed=sum(r.state == "failed" for r in group),
-                expired=sum(r.state == "expired" for r in group),
-                pending=sum(r.state in ("pending", "sending") for r in group),
-                uncertain=sum(r.state == "uncertain" for r in group),
-                first_sent=sent_times[0] if sent_times else None,
-                last_sent=sent_times[-1] if sent_times else None,
-                transport=next((r.transport for r in group if r.transport), None),
-                message_ids=sorted({r.message_id for r in group if r.message_id}),
-                errors=sorted({f"{r.recipient}: {r.error}" for r in group if r.state == "failed"}),
-                notes=sorted(
-                    {f"{r.recipient}: {r.error}" for r in group if r.state != "failed" and r.error}
-                ),
-            )
+    return History([_history_entry(n, group) for n, group in by_notice.items()], workspace.changes)
+
+
+def _history_entry(notice_id: str, group: list[DeliveryRow]) -> HistoryEntry:
+    sent_times = sorted(r.sent_at for r in group if r.sent_at)
+    return HistoryEntry(
+        notice_id=notice_id,
+        sent=sum(r.state == "sent" for r in group),
+        failed=sum(r.state == "failed" for r in group),
+        expired=sum(r.state == "expired" for r in group),
+        pending=sum(r.state in ("pending", "sending") for r in group),
+        uncertain=sum(r.state == "uncertain" for r in group),
+        first_sent=sent_times[0] if sent_times else None,
+        last_sent=sent_times[-1] if sent_times else None,
+        transport=next((r.transport for r in group if r.transport), None),
+        message_ids=sorted({r.message_id for r in group if r.message_id}),
+        errors=sorted({f"{r.recipient}: {r.error}" for r in group if r.state == "failed"}),
+        notes=sorted(
+            {f"{r.recipient}: {r.error}" for r in group if r.state != "failed" and r.error}
+        ),
+    )
+
+
+# -- operating on windows ------------------------------------------------------------------------
+
+
+def current_window(workspace: Workspace, window_id: str) -> Window:
+    """The window ``window_id`` as it stands after every change; ScheduleError if unknown."""
+    log = changes.group(workspace.changes).get(window_id, [])
+    window = changes.final_window(workspace.policy, window_id, log)
+    if window is None:
+        raise ScheduleError(
+            f"there is no window '{window_id}'; `ctmaint upcoming` lists window ids"
         )
-    return entries
+    return window
+
+
+def _record(
+    workspace: Workspace, window_id: str, kind: str, fields: dict[str, Any], by: str
+) -> None:
+    Changes(workspace.ledger).add(window_id, kind, fields, workspace.now, by)
+    workspace.forget_changes()
+
+
+def add(
+    workspace: Workspace,
+    start: datetime,
+    end: datetime,
+    products: list[str],
+    texts: dict[str, str],
+    impact: str | None,
+    urgent: bool,
+    by: str,
+) -> Window:
+    """Record unscheduled work; its announce notice is due on the next send."""
+    existing = list(changes.group(workspace.changes))
+    window_id, fields = changes.check_add(
+        workspace.policy, existing, workspace.now, start, end, products, texts, impact, urgent
+    )
+    _record(workspace, window_id, "add", fields, by)
+    return current_window(workspace, window_id)
+
+
+def change_window(workspace: Workspace, window_id: str, kind: str, by: str, **args: Any) -> Window:
+    """Validate and record one change (edit, cancel, reschedule, extend, complete, follow-up)."""
+    window = current_window(workspace, window_id)
+    now, policy = workspace.now, workspace.policy
+    checks = {
+        "edit": lambda: changes.check_edit(policy, window, now, args["values"]),
+        "cancel": lambda: changes.check_cancel(window, now, args["reason"]),
+        "reschedule": lambda: changes.check_reschedule(window, now, args["start"], args["end"]),
+        "extend": lambda: changes.check_extend(window, now, args["until"]),
+        "complete": lambda: changes.check_complete(window, now, args["at"] or now),
+        "follow-up": lambda: changes.check_follow_up(window, now, args["notes"]),
+    }
+    fields = checks[kind]()
+    _record(workspace, window_id, kind, fields, by)
+    return current_window(workspace, window_id)

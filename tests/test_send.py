@@ -95,7 +95,7 @@ def test_the_full_life_of_a_monthly_window(run_cli: CliRunner, site: Path) -> No
     index = json.loads((site / "notices" / "index.json").read_text())
     stages = [p["stage"] for p in index["posts"] if p["window"] == MONTHLY]
     assert stages == ["complete", "start", "week-before"]  # newest first
-    history = json.loads(run_cli("history", "--format", "json").out)
+    history = json.loads(run_cli("history", "--format", "json").out)["notices"]
     monthly = {h["notice"]: h for h in history if h["notice"].startswith(MONTHLY)}
     assert {n: (h["sent"], h["failed"]) for n, h in monthly.items()} == {
         f"{MONTHLY}/week-before": (4, 0),
@@ -201,7 +201,9 @@ def test_late_runs_send_what_still_matters_and_expire_the_rest(
     assert states[f"{MONTHLY}/complete"] == "expired"
     again = run_cli("--now", "2030-06-23T06:00:00-06:00", "send")
     assert again.err == ""  # reported once
-    history = {h["notice"]: h for h in json.loads(run_cli("history", "--format", "json").out)}
+    history = {
+        h["notice"]: h for h in json.loads(run_cli("history", "--format", "json").out)["notices"]
+    }
     assert history[f"{MONTHLY}/complete"]["expired"] == 4
     assert history[f"{MONTHLY}/week-before"]["expired"] == 4
     assert history[f"{MONTHLY}/start"]["sent"] == 4

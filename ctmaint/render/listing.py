@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ctmaint.changes import Change
 from ctmaint.schedule import Window
 from ctmaint.services import HistoryEntry, PlannedNotice
 from ctmaint.times import human_local, human_utc, local_iso, utc_z
@@ -135,3 +136,34 @@ def history_table(entries: Sequence[HistoryEntry]) -> str:
     if notes:
         table += "\nnotes:\n" + "\n".join(notes)
     return table
+
+
+def change_record(change: Change, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "window": change.window_id,
+        "change": change.kind,
+        "made_at": local_iso(change.made_at, zone),
+        "made_by": change.made_by,
+        "fields": change.fields,
+    }
+
+
+def change_table(changes: Sequence[Change], zone: ZoneInfo) -> str:
+    header = ["WINDOW", "CHANGE", "MADE", "BY", "DETAILS"]
+    rows = [
+        [
+            c.window_id,
+            c.kind,
+            human_local(c.made_at, zone),
+            c.made_by,
+            "; ".join(f"{k}={_short(v)}" for k, v in sorted(c.fields.items())),
+        ]
+        for c in changes
+    ]
+    return format_table(header, rows)
+
+
+def _short(value: object, width: int = 40) -> str:
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -103,7 +103,7 @@ def test_real_notices_are_accepted_by_sendgrids_spec(
         result = run_cli("--now", now, "send", "--transport", "sendgrid")
         assert result.code == 0, result.err
         assert result.out.strip().startswith("sent 3, failed 0,"), result.out + result.err
-    history = json.loads(run_cli("history", "--format", "json").out)
+    history = json.loads(run_cli("history", "--format", "json").out)["notices"]
     assert {h["notice"] for h in history} == {
         f"monthly-2030-06-21/{stage}" for stage in ("week-before", "start", "complete")
     }

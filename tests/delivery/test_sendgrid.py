@@ -142,7 +142,7 @@ def test_payload_shape(run_cli: CliRunner, site: Path, mock: SendGridMock) -> No
     rows = ledger(site)
     assert {r[2] for r in rows} == {"sent"}
     assert all(r[4] and r[4].startswith("msg-") for r in rows)  # X-Message-Id kept
-    history = json.loads(run_cli("history", "--format", "json").out)
+    history = json.loads(run_cli("history", "--format", "json").out)["notices"]
     entry = next(h for h in history if h["notice"] == NOTICE)
     assert entry["transport"] == "sendgrid"
     assert set(entry["message_ids"]) == {r[4] for r in rows}
@@ -243,7 +243,9 @@ def test_other_4xx_fail_for_good_with_the_reason(
     assert result.out.strip().startswith("sent 1, failed 2,")
     assert "does not match a verified Sender Identity" in result.err
     history = next(
-        h for h in json.loads(run_cli("history", "--format", "json").out) if h["notice"] == NOTICE
+        h
+        for h in json.loads(run_cli("history", "--format", "json").out)["notices"]
+        if h["notice"] == NOTICE
     )
     assert history["failed"] == 2
     assert any("verified Sender Identity" in e for e in history["errors"])
@@ -269,7 +271,9 @@ def test_a_timeout_after_sending_is_uncertain_and_resent_once(
     assert "no answer from SendGrid after sending" in result.err
     assert len(mock.requests) == 1  # not retried at once: it may have been accepted
     history = next(
-        h for h in json.loads(run_cli("history", "--format", "json").out) if h["notice"] == NOTICE
+        h
+        for h in json.loads(run_cli("history", "--format", "json").out)["notices"]
+        if h["notice"] == NOTICE
     )
     assert history["uncertain"] == 1
     time.sleep(0.6)  # let the slow handler finish
@@ -279,7 +283,9 @@ def test_a_timeout_after_sending_is_uncertain_and_resent_once(
     )
     assert len(mock.requests) == 2
     notes = next(
-        h for h in json.loads(run_cli("history", "--format", "json").out) if h["notice"] == NOTICE
+        h
+        for h in json.loads(run_cli("history", "--format", "json").out)["notices"]
+        if h["notice"] == NOTICE
     )["notes"]
     assert notes == [
         "ann@acme.example: the last attempt got no answer after sending; sent once more"
