@@ -55,6 +55,12 @@ def schedule(
     return sorted(found, key=lambda w: (w.start.timestamp(), w.id))
 
 
+def changed_windows(policy: Policy, changes: Sequence[Change]) -> list[Window]:
+    """Every window that has changes, wherever it now lies in time."""
+    found = (final_window(policy, wid, log) for wid, log in group(changes).items())
+    return [w for w in found if w is not None]
+
+
 def group(changes: Iterable[Change]) -> dict[str, list[Change]]:
     by_window: dict[str, list[Change]] = {}
     for change in sorted(changes, key=lambda c: c.seq):
@@ -222,7 +228,7 @@ def check_add(
         "start": utc_z(start),
         "end": utc_z(end),
         "products": list(products),
-        "impact": impact,
+        "impact": impact or policy.unscheduled.impact,
         "urgent": urgent,
         **texts,
     }
@@ -256,12 +262,12 @@ def check_reschedule(
     window: Window, now: datetime, start: datetime, end: datetime | None
 ) -> dict[str, Any]:
     _check_changeable(window, now)
-    end = end or elapsed_end(start, window.end - window.start)
-    _check_span(start, end, now)
     if start < now:
         raise ScheduleError(
             f"--start {utc_z(start)} is in the past; a window can only move ahead of now"
         )
+    end = end or elapsed_end(start, window.end - window.start)
+    _check_span(start, end, now)
     return {
         "start": utc_z(start),
         "end": utc_z(end),

@@ -116,6 +116,15 @@ def schedule(workspace: Workspace, start: datetime, end: datetime) -> list[Windo
     return changes.schedule(workspace.policy, workspace.changes, start, end)
 
 
+def notice_windows(workspace: Workspace, start: datetime, end: datetime) -> list[Window]:
+    """The windows whose notices may be due: those in [start, end), and every changed one
+    (a window moved far ahead still owes its `reschedule` notice now)."""
+    windows = {w.id: w for w in schedule(workspace, start, end)}
+    for window in changes.changed_windows(workspace.policy, workspace.changes):
+        windows.setdefault(window.id, window)
+    return sorted(windows.values(), key=lambda w: (w.start.timestamp(), w.id))
+
+
 @dataclass(frozen=True)
 class BuildResult:
     windows: int
@@ -238,7 +247,7 @@ def send(
     if dry_run:
         snapshot = workspace.snapshot()
         try:
-            windows = schedule(workspace, start, end)
+            windows = notice_windows(workspace, start, end)
             return dispatch.dry_run(policy, snapshot, windows, workspace.changes, contacts, now)
         finally:
             snapshot.close()
@@ -249,7 +258,7 @@ def send(
                 "another `ctmaint send` on this state database is still running; "
                 "this run did nothing"
             )
-        windows = schedule(workspace, start, end)
+        windows = notice_windows(workspace, start, end)
         return dispatch.send(
             policy, workspace.ledger, windows, workspace.changes, contacts, transport,
             notices_dir, now,
@@ -282,7 +291,7 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts
     first, last = now - timedelta(days=7), now + timedelta(days=days)
-    windows = schedule(workspace, first - policy.longest_window, last + lookahead(policy))
+    windows = notice_windows(workspace, first - policy.longest_window, last + lookahead(policy))
     notices = plan(policy, windows) + changes.change_notices(policy, windows, workspace.changes)
     snapshot = workspace.snapshot()
     try:
