@@ -2,11 +2,14 @@
 
 build_10y: `ctmaint build` of the shipped policy over a ten-year horizon, in process
 (rules expanded, every feed and status document rendered and written).
+send_idle: the cron tick with nothing due, as cron runs it (a new `ctmaint` process).
+send_1000: one `ctmaint send` delivering a reminder to 1000 contacts into the outbox.
 """
 
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +57,32 @@ def main() -> int:
             assert result.windows > 800, result.windows
 
         timed("build_10y (shipped policy, 10-year horizon, cold output)", build_once)
+        send_benchmarks(root / "send")
     return 0
+
+
+def send_benchmarks(root: Path) -> None:
+    ctmaint = str(Path(sys.executable).parent / "ctmaint")
+    root.mkdir()
+    header = "organization,account,name,title,email,phone,roles,products,timezone"
+    rows = [f"Org {i % 50},A{i % 50},P {i},,p{i}@example.com,,maintenance,*," for i in range(1000)]
+    (root / "contacts.csv").write_text("\n".join([header, *rows]) + "\n")
+
+    def run(now: str) -> None:
+        subprocess.run([ctmaint, "--now", now, "send"], cwd=root, check=True, capture_output=True)
+
+    run("2030-06-01T12:00:00-06:00")  # creates the state
+    timed("send_idle (new process, nothing due)", lambda: run("2030-06-02T12:00:00-06:00"))
+    counter = iter(range(100))
+
+    def deliver() -> None:
+        state = root / f"state{next(counter)}.db"  # a fresh ledger: the reminder is due again
+        subprocess.run(
+            [ctmaint, "--state", str(state), "--now", "2030-06-14T09:00:00-06:00", "send"],
+            cwd=root, check=True, capture_output=True,
+        )  # fmt: skip
+
+    timed("send_1000 (new process, 1000 reminders to the outbox)", deliver, repeat=3)
 
 
 if __name__ == "__main__":

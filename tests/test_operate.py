@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pytest
 from icalendar import Calendar
 
@@ -137,6 +138,11 @@ def test_cancel_tells_those_told_keeps_the_window_and_sends_nothing_else(
     assert (vevent["STATUS"], vevent["X-MAINTNOTE-STATUS"]) == ("CANCELLED", "CANCELLED")
     assert vevent["SEQUENCE"] == 1
     assert str(vevent["SUMMARY"]).startswith("CANCELLED: ")
+    for name in ("all.rss", "all.atom"):
+        feed = feedparser.parse((site / "calendars" / name).read_bytes())
+        titles = [e.title for e in feed.entries if e.title.startswith("CANCELLED: ")]
+        assert titles == ["CANCELLED: Monthly scheduled maintenance: Fri 2030-06-21 22:00 to "
+                          "Sat 2030-06-22 04:00 MDT"]  # fmt: skip
     status = maintenance(site, MONTHLY)
     assert status["status"] == "completed"
     assert status["incident_updates"][0]["body"] == "This scheduled maintenance has been cancelled."

@@ -23,7 +23,7 @@ from tests.conftest import CliRunner
 
 CTMAINT = Path(sys.executable).parent / "ctmaint"
 CONTACTS = [
-    "Acme,ACME-1,Ann,CTO,ann@acme.example,,maintenance,*,Europe/London",
+    "Acme,ACME-1,Ann Zoë,CTO,ann@acme.example,,maintenance,*,Europe/London",
     "Acme,ACME-1,Bob,,bob@acme.example,,primary;escalation,*,",
     "Beta,BETA-9,Cy,,cy@beta.example,,maintenance,connect,",
     "Gamma,,Di,,di@gamma.example,,maintenance,teams,America/New_York",
@@ -154,6 +154,8 @@ def test_every_message_has_the_four_details_and_its_ics(run_cli: CliRunner, site
         assert event["X-MAINTNOTE-ACCOUNT"] == expected_account[address.split("@")[0]]
         assert "METHOD" not in Calendar.from_ical(attachment.get_content())
     ann = next(m for m in messages if "ann@" in m["To"])
+    assert ann["To"].addresses[0].display_name == "Ann Zoë"  # RFC 2047 on the wire
+    assert ann["Message-ID"] != messages[1]["Message-ID"]
     assert "Sat 2030-06-22 05:00 BST to Sat 2030-06-22 11:00 BST (Europe/London)" in (
         ann.get_body(("plain",)).get_content()
     )
@@ -284,7 +286,7 @@ def test_two_concurrent_sends_deliver_each_recipient_exactly_once(tmp_path: Path
 def test_a_send_killed_mid_run_loses_nothing_and_repeats_only_what_was_in_flight(
     tmp_path: Path,
 ) -> None:
-    addresses = many_contacts(tmp_path, 600)
+    addresses = many_contacts(tmp_path, 1500)
     box = tmp_path / ".ctmaint" / "outbox"
     now = "2030-06-14T09:00:00-06:00"
     run = spawn(tmp_path, now)
@@ -310,4 +312,4 @@ def test_a_send_killed_mid_run_loses_nothing_and_repeats_only_what_was_in_flight
     repeated = {address for address, r in rows.items() if r[3] > 1}
     assert repeated == in_flight  # nothing sent twice but what was in flight
     assert not repeated & sent_before
-    assert sum(deliveries(tmp_path, MONTHLY).values()) == 600
+    assert sum(deliveries(tmp_path, MONTHLY).values()) == 1500

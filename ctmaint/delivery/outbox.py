@@ -11,7 +11,6 @@ import hashlib
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from email.policy import SMTP
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,11 +32,12 @@ class OutboxTransport:
     def deliver(
         self, message: Message, recipients: Sequence[Recipient], now: datetime
     ) -> list[Outcome]:
-        from ctmaint.render.message import message_id, to_email
+        from ctmaint.render.message import envelope, message_id, personalize
 
+        common = envelope(message, now)
         outcomes = []
         for recipient in recipients:
-            email = to_email(message, recipient, now).as_bytes(policy=SMTP)
+            email = personalize(common, message, recipient)
             write_atomic(self.folder / eml_name(message.notice_id, recipient.email), email)
             outcomes.append(Outcome(recipient.email, "sent", message_id(message, recipient)))
         return outcomes

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from zoneinfo import ZoneInfo
 
@@ -115,20 +116,15 @@ def window_ics(notice: Notice, policy: Policy, now: datetime, account: str) -> b
     )
 
 
-def to_email(message: Message, recipient: Recipient, now: datetime) -> EmailMessage:
-    """An RFC 5322 message to one recipient: text and HTML alternatives and the .ics.
-
-    The Message-ID is derived from the notice and the address, so a delivery that is
-    repeated after a crash carries the same id and mail systems can drop the duplicate.
-    """
+def envelope(message: Message, now: datetime) -> bytes:
+    """The RFC 5322 message, less the headers that differ per recipient (To, Message-ID):
+    text and HTML alternatives and the .ics. Built once, it serves a whole audience."""
     email = EmailMessage()
     email["Date"] = format_datetime(now)
     email["From"] = message.sender
-    email["To"] = formataddr((recipient.name, recipient.email))
     if message.reply_to:
         email["Reply-To"] = message.reply_to
     email["Subject"] = message.subject
-    email["Message-ID"] = message_id(message, recipient)
     email["X-Ctmaint-Notice-Id"] = message.notice_id
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.text)
@@ -136,7 +132,19 @@ def to_email(message: Message, recipient: Recipient, now: datetime) -> EmailMess
     email.add_attachment(
         message.ics, maintype="text", subtype="calendar", filename=message.ics_name
     )
-    return email
+    data: bytes = email.as_bytes(policy=SMTP)
+    return data
+
+
+def personalize(envelope_bytes: bytes, message: Message, recipient: Recipient) -> bytes:
+    """``envelope_bytes`` addressed to one recipient.
+
+    The Message-ID is derived from the notice and the address, so a delivery repeated
+    after a crash carries the same id and mail systems can drop the duplicate.
+    """
+    to: str = SMTP.fold("To", formataddr((recipient.name, recipient.email)))
+    identity: str = SMTP.fold("Message-ID", message_id(message, recipient))
+    return (to + identity).encode("ascii") + envelope_bytes
 
 
 def message_id(message: Message, recipient: Recipient) -> str:
