@@ -186,12 +186,16 @@ def _expire(
     notice = due.notice
     if notice.expires <= epoch:
         return  # it expired before ctmaint sent anything here: not a notice we missed
-    addresses = [(r.email, r.account) for r in due.recipients]
-    count = deliveries.add(
-        notice.id, notice.window.id, notice.stage, addresses, EXPIRED,
-        notice.due, notice.expires, now,
-    )  # fmt: skip
-    count += deliveries.expire(notice.id, now)
+    if deliveries.recipients(notice.id):
+        # It went out (or began to): what is still undelivered expires. A contact added
+        # since is not reported as having missed it.
+        count = deliveries.expire(notice.id, now)
+    else:  # missed entirely while send was not running: record who missed it
+        addresses = [(r.email, r.account) for r in due.recipients]
+        count = deliveries.add(
+            notice.id, notice.window.id, notice.stage, addresses, EXPIRED,
+            notice.due, notice.expires, now,
+        )  # fmt: skip
     if count:
         report.expired.append((notice.id, count))
 

@@ -243,21 +243,20 @@ class Deliveries:
         expires: datetime,
         now: datetime,
     ) -> int:
-        """Add a row per ``(address, account)`` not yet in the ledger; return how many."""
+        """Add a row per ``(address, account)`` not yet in the ledger; return how many.
+
+        Writes nothing (no transaction, no fsync) when every recipient has a row: a cron
+        tick with nothing new stays cheap.
+        """
+        known = self.recipients(notice_id)
+        times = (_utc(due), _utc(expires), _utc(now))
         rows = [
-            (
-                notice_id,
-                address,
-                window_id,
-                stage,
-                account,
-                state,
-                _utc(due),
-                _utc(expires),
-                _utc(now),
-            )
+            (notice_id, address, window_id, stage, account, state, *times)
             for address, account in recipients
+            if address not in known
         ]
+        if not rows:
+            return 0
         with self.ledger.transaction() as db:
             before = db.total_changes
             db.executemany(
@@ -267,6 +266,13 @@ class Deliveries:
                 rows,
             )
             return db.total_changes - before
+
+    def recipients(self, notice_id: str) -> set[str]:
+        """Every address with a row for ``notice_id``, whatever its state."""
+        cursor = self.ledger.db.execute(
+            "SELECT recipient FROM deliveries WHERE notice_id = ?", (notice_id,)
+        )
+        return {str(row[0]) for row in cursor}
 
     def expire(self, notice_id: str, now: datetime) -> int:
         """Mark the notice's undelivered rows expired; return how many."""

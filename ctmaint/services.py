@@ -145,7 +145,12 @@ def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> Build
     )
     windows = schedule(workspace, horizon.start, horizon.end)
     calendars = calendar_files(windows, policy, now, horizon)
-    notices = notice_files(windows, policy, now, posts=[])
+    snapshot = workspace.snapshot()
+    try:
+        posts = Deliveries(snapshot).posts()  # index.json lists what `send` posted
+    finally:
+        snapshot.close()
+    notices = notice_files(windows, policy, now, posts)
     written = write_tree(calendars_dir, calendars) + write_tree(notices_dir, notices)
     return BuildResult(len(windows), written, len(calendars) + len(notices) - len(written))
 

@@ -95,6 +95,8 @@ def test_the_full_life_of_a_monthly_window(run_cli: CliRunner, site: Path) -> No
     index = json.loads((site / "notices" / "index.json").read_text())
     stages = [p["stage"] for p in index["posts"] if p["window"] == MONTHLY]
     assert stages == ["complete", "start", "week-before"]  # newest first
+    assert run_cli("--now", "2030-06-25T00:00:00-06:00", "build").code == 0
+    assert json.loads((site / "notices" / "index.json").read_text()) == index  # build keeps it
     history = json.loads(run_cli("history", "--format", "json").out)["notices"]
     monthly = {h["notice"]: h for h in history if h["notice"].startswith(MONTHLY)}
     assert {n: (h["sent"], h["failed"]) for n, h in monthly.items()} == {
@@ -313,3 +315,15 @@ def test_a_send_killed_mid_run_loses_nothing_and_repeats_only_what_was_in_flight
     assert repeated == in_flight  # nothing sent twice but what was in flight
     assert not repeated & sent_before
     assert sum(deliveries(tmp_path, MONTHLY).values()) == 1500
+
+
+def test_a_contact_added_later_gets_what_still_matters_and_no_false_expiry(
+    run_cli: CliRunner, site: Path
+) -> None:
+    send(run_cli, "2030-06-14T09:00:00-06:00")  # the reminder to the four
+    write_contacts(site, [*CONTACTS, "Eta,,Fay,,fay@eta.example,,maintenance,*,"])
+    result = run_cli("--now", "2030-06-21T23:00:00-06:00", "send")
+    assert result.out.strip().startswith("sent 5,")  # the start notice, Fay included
+    assert f"{MONTHLY}/week-before" not in result.err  # she was not "missed" by a cron outage
+    assert (f"{MONTHLY}/week-before", "fay@eta.example") not in deliveries(site, MONTHLY)
+    assert deliveries(site, MONTHLY)[(f"{MONTHLY}/start", "fay@eta.example")] == 1
