@@ -120,19 +120,27 @@ def open_ledger(path: Path) -> Ledger:
 
 
 def open_snapshot(path: Path) -> Ledger:
-    """An in-memory copy of the database, migrated: for commands that must change nothing
-    (``--dry-run``, listings). A missing file gives an empty ledger; nothing is created."""
-    memory = sqlite3.connect(":memory:", isolation_level=None)
+    """A read-only view of the database, for commands that must change nothing
+    (``--dry-run``, listings, reading the changes on a cron tick).
+
+    A current database is opened read-only in place; an older one is copied into memory
+    and the copy migrated; a missing one gives an empty ledger. Nothing is created.
+    """
     if path.exists():
         try:
-            source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-            try:
-                source.backup(memory)
-            finally:
-                source.close()
+            source = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S
+            )
+            version = int(source.execute("PRAGMA user_version").fetchone()[0])
+            if version == len(MIGRATIONS):
+                return Ledger(source, path)
+            memory = sqlite3.connect(":memory:", isolation_level=None)
+            source.backup(memory)
+            source.close()
         except sqlite3.Error as error:
-            memory.close()
             raise StateError(f"cannot read the state database {path}: {error}") from None
+    else:
+        memory = sqlite3.connect(":memory:", isolation_level=None)
     ledger = Ledger(memory, path)
     _migrate(ledger)
     return ledger

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ctmaint.errors import StateError
-from ctmaint.ledger import MIGRATIONS, open_ledger
+from ctmaint.ledger import MIGRATIONS, open_ledger, open_snapshot
 
 
 def test_created_with_owner_only_permissions_and_migrated(tmp_path: Path) -> None:
@@ -91,3 +91,35 @@ def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
         assert ledger.schema_version == len(MIGRATIONS)
     finally:
         ledger.close()
+
+
+def test_a_snapshot_of_an_older_schema_is_migrated_in_memory_only(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as db:
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+    snapshot = open_snapshot(path)
+    try:
+        assert snapshot.schema_version == len(MIGRATIONS)
+        assert snapshot.db.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 0
+    finally:
+        snapshot.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1  # the file is untouched
+
+
+def test_a_snapshot_of_a_current_database_is_read_only_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    missing = open_snapshot(tmp_path / "none.db")
+    missing.close()
+    assert not (tmp_path / "none.db").exists()
+    path = tmp_path / "state.db"
+    open_ledger(path).close()
+    snapshot = open_snapshot(path)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            snapshot.db.execute("DELETE FROM changes")
+    finally:
+        snapshot.close()
