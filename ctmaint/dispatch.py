@@ -311,13 +311,12 @@ def dry_run(
         notice = due.notice
         waiting = [r for r in due.recipients if (notice.id, r.email) not in done]
         if notice.is_expired(now):
-            if (
-                notice.expires > epoch
-                and waiting
-                and states.get(notice.id, {}).get(EXPIRED) is None
-            ):
-                report.expired.append((notice.id, len(waiting)))
-                report.actions.append(f"would mark {notice.id} expired ({len(waiting)} recipients)")
+            counts = states.get(notice.id, {})
+            undelivered = sum(counts.get(state, 0) for state in ("pending", "sending", "uncertain"))
+            count = undelivered if counts else len(due.recipients)  # as _expire decides
+            if notice.expires > epoch and count:
+                report.expired.append((notice.id, count))
+                report.actions.append(f"would mark {notice.id} expired ({count} recipients)")
             continue
         if waiting:
             report.sent += len(waiting)

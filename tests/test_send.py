@@ -327,3 +327,14 @@ def test_a_contact_added_later_gets_what_still_matters_and_no_false_expiry(
     assert f"{MONTHLY}/week-before" not in result.err  # she was not "missed" by a cron outage
     assert (f"{MONTHLY}/week-before", "fay@eta.example") not in deliveries(site, MONTHLY)
     assert deliveries(site, MONTHLY)[(f"{MONTHLY}/start", "fay@eta.example")] == 1
+
+
+def test_dry_run_after_an_outage_reports_what_would_expire(run_cli: CliRunner, site: Path) -> None:
+    send(run_cli, "2030-06-10T12:00:00-06:00")
+    before = ledger_rows(site)
+    result = run_cli("--now", "2030-06-21T23:00:00-06:00", "send", "--dry-run")
+    assert f"would mark {MONTHLY}/week-before expired (4 recipients)" in result.out
+    assert f"would send {MONTHLY}/start to 4" in result.out
+    assert ledger_rows(site) == before
+    real = run_cli("--now", "2030-06-21T23:00:00-06:00", "send")
+    assert f"expired: {MONTHLY}/week-before (4 recipients)" in real.err
