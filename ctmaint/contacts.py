@@ -46,10 +46,6 @@ class Contact:
     zone: ZoneInfo | None
     line: int
 
-    def uses(self, product_ids: Iterable[str]) -> bool:
-        """Whether this contact's organization uses any of ``product_ids``."""
-        return ALL_PRODUCTS in self.products or not self.products.isdisjoint(product_ids)
-
 
 def load_contacts(path: Path, product_ids: Iterable[str]) -> list[Contact]:
     """Read ``path``; a missing file means no contacts.

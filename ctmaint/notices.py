@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ctmaint.contacts import NOTIFY_ROLE, Contact
+from ctmaint.contacts import ALL_PRODUCTS, NOTIFY_ROLE, Contact
 from ctmaint.policy import LeadStage, Policy
 from ctmaint.schedule import Window
 from ctmaint.times import at_local
@@ -114,12 +114,21 @@ def _lead_due(stage: LeadStage, window: Window, zone: ZoneInfo) -> datetime:
 def recipients(contacts: Sequence[Contact], window: Window) -> list[Recipient]:
     """Maintenance contacts of organizations using a product the window affects.
 
-    One copy per address: the first row of an address decides its name, account and zone.
+    What an organization uses is every product on any of its rows: a maintenance contact
+    listed with ``teams`` still hears of Connect work if another row of the organization
+    names ``connect``. One copy per address: the first row of an address decides its
+    name, account and zone.
     """
+    used: dict[str, set[str]] = {}
+    for contact in contacts:
+        used.setdefault(contact.organization, set()).update(contact.products)
+    affected = set(window.products) | {ALL_PRODUCTS}
     chosen: dict[str, Recipient] = {}
     for contact in contacts:
         key = contact.email.lower()
-        if NOTIFY_ROLE not in contact.roles or key in chosen or not contact.uses(window.products):
+        if NOTIFY_ROLE not in contact.roles or key in chosen:
+            continue
+        if used[contact.organization].isdisjoint(affected):
             continue
         chosen[key] = Recipient(
             email=key,

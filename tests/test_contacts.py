@@ -37,9 +37,7 @@ def test_a_valid_file() -> None:
     assert (ann.line, bo.line) == (2, 3)
     assert bo.account == "Beta Inc"  # defaults to the organization
     assert bo.name == "Bo, Jr."
-    assert bo.uses(["video"])
-    assert ann.uses(["voice", "video"])
-    assert not ann.uses(["video"])
+    assert (ann.products, bo.products) == ({"voice"}, {"*"})
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,23 @@ def test_recipients_by_role_product_and_once_per_address(shipped: Policy) -> Non
     assert (di.account, di.name) == ("Gamma", "Di")  # the first row of an address decides
 
 
+def test_an_organization_uses_the_products_of_all_its_rows(shipped: Policy) -> None:
+    contacts = parse_contacts(
+        "\n".join(
+            [
+                HEADER,
+                "Acme,,Ann,,ann@acme.example,,maintenance,teams,",
+                "Acme,,Bob,,bob@acme.example,,billing,connect,",
+                "Beta,,Cy,,cy@beta.example,,maintenance,teams,",
+            ]
+        ),
+        "contacts.csv",
+        frozenset(shipped.products),
+    )
+    connect = window(shipped, "connect", datetime(2030, 6, 1, tzinfo=DENVER))
+    assert [r.email for r in recipients(contacts, connect)] == ["ann@acme.example"]
+
+
 @pytest.mark.parametrize("calendar", ["monthly", "connect", "skype-cert"])
 def test_cancelled_windows_have_no_timed_notices(shipped: Policy, calendar: str) -> None:
     found = window(shipped, calendar, datetime(2030, 6, 1, tzinfo=DENVER))
