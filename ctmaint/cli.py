@@ -54,6 +54,14 @@ def _workspace(ctx: typer.Context) -> Workspace:
     return workspace
 
 
+def _version(value: bool) -> None:
+    if value:
+        from ctmaint import __version__
+
+        typer.echo(f"ctmaint {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def global_options(
     ctx: typer.Context,
@@ -83,6 +91,12 @@ def global_options(
             help="The clock, ISO 8601 with offset (2026-12-18T22:00-07:00); default the real time.",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_version
+        ),
+    ] = False,
 ) -> None:
     """Global options; every command obeys --now."""
     workspace = Workspace.locate(config, state, resolve_now(now), Path.cwd())

@@ -5,6 +5,7 @@ Nothing here prints or exits; results are returned as data for the CLI to show.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -200,6 +201,8 @@ def check(workspace: Workspace) -> CheckReport:
     except InvalidInputError as error:
         return CheckReport(error.problems, notes)
     notes.append(contacts_note(policy, contacts))
+    if policy.provider.transport == "sendgrid" and not os.environ.get("SENDGRID_API_KEY"):
+        notes.append("transport: sendgrid, but SENDGRID_API_KEY is not set here; `send` needs it")
     return CheckReport([], notes)
 
 

@@ -199,3 +199,21 @@ def test_the_installed_command_runs_as_a_subprocess(tmp_path: Path) -> None:
     assert module.returncode == 2
     assert module.stderr.strip().startswith("ctmaint: --now")
     assert "Traceback" not in module.stderr
+
+
+def test_the_readme_starts_with_the_two_commands_and_make_has_them() -> None:
+    root = Path(__file__).parents[1]
+    readme = (root / "README.md").read_text()
+    first_block = readme.split("```")[1]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines()[1:] if line.strip()]
+    assert commands == ["make run", "make test"]
+    makefile = (root / "Makefile").read_text()
+    assert "\nrun:" in makefile
+    assert "\ntest:" in makefile
+
+
+def test_version(run_cli: CliRunner) -> None:
+    from ctmaint import __version__
+
+    result = run_cli("--version")
+    assert (result.code, result.out.strip()) == (0, f"ctmaint {__version__}")
