@@ -70,6 +70,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    # 3: an uncertain delivery is resent once, whatever attempts came before it.
+    ("ALTER TABLE deliveries ADD COLUMN resent_uncertain INTEGER NOT NULL DEFAULT 0",),
 )
 
 BUSY_TIMEOUT_S = 30.0
@@ -310,9 +312,9 @@ class Deliveries:
         """
         with self.ledger.transaction() as db:
             again = db.execute(
-                "UPDATE deliveries SET state = 'pending', updated_at = ?,"
+                "UPDATE deliveries SET state = 'pending', updated_at = ?, resent_uncertain = 1,"
                 " error = 'the last attempt got no answer after sending; sent once more'"
-                " WHERE state = 'uncertain' AND attempts < 2",
+                " WHERE state = 'uncertain' AND resent_uncertain = 0",
                 (_utc(now),),
             ).rowcount
             given_up = db.execute(

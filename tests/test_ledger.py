@@ -123,3 +123,23 @@ def test_a_snapshot_of_a_current_database_is_read_only_and_creates_nothing(
             snapshot.db.execute("DELETE FROM changes")
     finally:
         snapshot.close()
+
+
+def test_an_upgrade_keeps_every_record(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as db:
+        for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 2")
+        db.execute(
+            "INSERT INTO deliveries (notice_id, recipient, window_id, stage, account, state,"
+            " attempts, due_at, expires_at, updated_at) VALUES ('w/start', 'a@b.example', 'w',"
+            " 'start', 'A', 'uncertain', 1, 'x', 'y', 'z')"
+        )
+    ledger = open_ledger(path)
+    try:
+        assert ledger.schema_version == len(MIGRATIONS)
+        row = ledger.db.execute("SELECT state, attempts, resent_uncertain FROM deliveries")
+        assert row.fetchall() == [("uncertain", 1, 0)]
+    finally:
+        ledger.close()

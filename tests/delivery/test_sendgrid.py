@@ -342,3 +342,29 @@ def test_heavy_libraries_are_imported_only_when_used(tmp_path: Path, now: str, l
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip().splitlines()[-1] == loaded
+
+
+def test_a_second_silence_gives_up_instead_of_resending_forever(
+    run_cli: CliRunner, tmp_path: Path, mock: SendGridMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup_site(tmp_path, CONTACTS[:1], timeout=0.3)
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    monkeypatch.setenv("CTMAINT_SENDGRID_HOST", mock.host)
+
+    def slow(request: Request) -> Response:
+        time.sleep(0.8)
+        return accepted(request)
+
+    mock.script = [status(503), slow, slow]  # a retried 5xx first: the resend still happens
+    assert "uncertain 1" in run_cli("--now", WEEK_BEFORE, "send").out
+    time.sleep(0.6)
+    assert "uncertain 1" in run_cli("--now", "2030-06-14T09:05:00-06:00", "send").out
+    time.sleep(0.6)
+    last = run_cli("--now", "2030-06-14T09:10:00-06:00", "send")
+    assert last.code == 1
+    assert "1 unanswered twice, given up" in last.out
+    assert len(mock.requests) == 3  # 503, then two sends that got no answer: no fourth
+    history = json.loads(run_cli("history", "--format", "json").out)["notices"]
+    (entry,) = [h for h in history if h["notice"] == NOTICE]
+    assert entry["failed"] == 1
+    assert "no answer after sending, twice" in entry["errors"][0]
