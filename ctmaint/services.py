@@ -166,7 +166,7 @@ def upcoming(workspace: Workspace, days: int, product: str | None = None) -> lis
         )
     if days < 1:
         raise UsageError(f"--days must be 1 or more, not {days}")
-    _ = workspace.ledger  # operator changes live here; opening it also creates it
+    _ = workspace.ledger  # the state database is created (and migrated) on first use
     now = workspace.now
     windows = schedule(workspace, now, now + timedelta(days=days))
     return [w for w in windows if product is None or product in w.products]
@@ -192,14 +192,17 @@ def check(workspace: Workspace) -> CheckReport:
     notes = [
         f"policy: {source}: {len(policy.calendars)} calendars, {len(policy.products)} products"
     ]
-    try:
+    problems: list[Problem] = []
+    try:  # rules that only fail when expanded (two windows on one day)
         windows_between(policy, workspace.now, workspace.now + timedelta(days=366))
     except InvalidInputError as error:
-        return CheckReport(error.problems, notes)
+        problems += error.problems
     try:
         contacts = load_contacts(policy.contacts_path, policy.products)
     except InvalidInputError as error:
-        return CheckReport(error.problems, notes)
+        return CheckReport(problems + error.problems, notes)
+    if problems:
+        return CheckReport(problems, notes)
     notes.append(contacts_note(policy, contacts))
     if policy.provider.transport == "sendgrid" and not os.environ.get("SENDGRID_API_KEY"):
         notes.append("transport: sendgrid, but SENDGRID_API_KEY is not set here; `send` needs it")
