@@ -217,3 +217,18 @@ def test_version(run_cli: CliRunner) -> None:
 
     result = run_cli("--version")
     assert (result.code, result.out.strip()) == (0, f"ctmaint {__version__}")
+
+
+def test_check_reports_rule_expansion_and_contacts_problems_together(
+    run_cli: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "ctmaint.toml").write_text(policy_toml(calendar_toml(cron="0 1,13 * * *")))
+    (tmp_path / "contacts.csv").write_text(
+        "organization,account,name,title,email,phone,roles,products,timezone\n"
+        "Acme,,Ann,,ann-at-acme,,maintenance,voice,\n"
+    )
+    result = run_cli("--now", NOW, "check")
+    assert result.code == 1
+    assert "calendars.nightly: the rule starts two windows on" in result.err
+    assert "contacts.csv: line 2: 'ann-at-acme' is not an email address" in result.err
+    assert "2 problem(s) found" in result.err
