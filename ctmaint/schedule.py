@@ -89,13 +89,13 @@ def windows_between(policy: Policy, start: datetime, end: datetime) -> list[Wind
     found = [
         window
         for spec in policy.calendars.values()
-        for window in _calendar_windows(spec, start, end, lead)
+        for window in _calendar_windows(spec, start, end, lead, policy.source)
     ]
     return sorted(found, key=lambda w: (w.start.timestamp(), w.id))
 
 
 def _calendar_windows(
-    spec: CalendarSpec, start: datetime, end: datetime, lead: timedelta
+    spec: CalendarSpec, start: datetime, end: datetime, lead: timedelta, source: str
 ) -> Iterator[Window]:
     seen: set[str] = set()
     # A window overlaps [start, end) when it starts after start - duration.
@@ -109,7 +109,7 @@ def _calendar_windows(
             raise PolicyError(
                 [
                     Problem(
-                        "policy",
+                        source,
                         f"calendars.{spec.id}",
                         f"the rule starts two windows on {begins:%Y-%m-%d}; window ids are "
                         "<calendar>-<date>, so a calendar may start at most one window a day",
