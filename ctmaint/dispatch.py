@@ -28,7 +28,7 @@ from ctmaint.contacts import Contact
 from ctmaint.delivery import Transport
 from ctmaint.errors import CtmaintError, DeliveryError
 from ctmaint.ledger import EXPIRED, PENDING, Deliveries, Ledger
-from ctmaint.notices import Notice, Recipient, lookahead, plan, recipients
+from ctmaint.notices import Audience, Notice, Recipient, lookahead, plan, recipients
 from ctmaint.policy import Policy
 from ctmaint.publish import write_atomic
 from ctmaint.schedule import Window, on_status_page
@@ -98,26 +98,20 @@ def due_notices(
     notices = plan(policy, windows) + change_notices(policy, windows, changes)
     due = sorted((n for n in notices if n.due <= now), key=lambda n: (n.due, n.id))
     return [
-        Due(notice, audience(notice, contacts, deliveries), _edit_note(notice, deliveries))
+        Due(notice, addressees(notice, contacts, deliveries), _edit_note(notice, deliveries))
         for notice in due
     ]
 
 
-def audience(
+def addressees(
     notice: Notice, contacts: Sequence[Contact], deliveries: Deliveries
 ) -> list[Recipient]:
     """Who gets ``notice``: by product, or (notices of changes) everyone already told."""
     if not notice.to_told:
         return recipients(contacts, notice.window)
-    known = {r.email: r for r in recipients(contacts, notice.window)}
-    for contact in contacts:
-        known.setdefault(
-            contact.email.lower(),
-            Recipient(
-                contact.email.lower(), contact.name, contact.organization, contact.account,
-                contact.zone.key if contact.zone else None,
-            ),
-        )  # fmt: skip
+    known: dict[str, Recipient] = {}
+    for contact in contacts:  # the first row of an address decides, as in recipients()
+        known.setdefault(contact.email.lower(), Recipient.of(contact))
     return [
         known.get(address) or Recipient(address, "", account, account, None)
         for address, account in deliveries.told(notice.window.id).items()
@@ -215,17 +209,16 @@ def _deliver(
     """
     notice = due.notice
     waiting = set(deliveries.pending(notice.id))
-    groups: dict[tuple[str, str, str | None], list[Recipient]] = {}
+    groups: dict[Audience, list[Recipient]] = {}
     for recipient in due.recipients:
         if recipient.email in waiting:
-            key = (recipient.organization, recipient.account, recipient.zone_key)
-            groups.setdefault(key, []).append(recipient)
+            groups.setdefault(recipient.audience, []).append(recipient)
     if not groups:
         return
-    from ctmaint.render.message import Audience, render_message
+    from ctmaint.render.message import render_message
 
-    for group in groups.values():
-        message = render_message(notice, Audience.of(group[0]), policy, now, due.note)
+    for audience, group in groups.items():
+        message = render_message(notice, audience, policy, now, due.note)
         for start in range(0, len(group), transport.batch_size):
             batch = group[start : start + transport.batch_size]
             claimed = set(deliveries.claim(notice.id, (r.email for r in batch), now))

@@ -67,6 +67,26 @@ class Recipient:
     account: str
     zone_key: str | None
 
+    @classmethod
+    def of(cls, contact: Contact) -> Recipient:
+        zone_key = contact.zone.key if contact.zone else None
+        return cls(
+            contact.email.lower(), contact.name, contact.organization, contact.account, zone_key
+        )
+
+    @property
+    def audience(self) -> Audience:
+        return Audience(self.organization, self.account, self.zone_key)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Recipients who get identical content: same organization, account and local zone."""
+
+    organization: str
+    account: str
+    zone_key: str | None
+
 
 def stages_of(policy: Policy, window: Window) -> tuple[str, ...]:
     spec = policy.calendars.get(window.calendar)
@@ -130,13 +150,7 @@ def recipients(contacts: Sequence[Contact], window: Window) -> list[Recipient]:
             continue
         if used[contact.organization].isdisjoint(affected):
             continue
-        chosen[key] = Recipient(
-            email=key,
-            name=contact.name,
-            organization=contact.organization,
-            account=contact.account,
-            zone_key=contact.zone.key if contact.zone else None,
-        )
+        chosen[key] = Recipient.of(contact)
     return list(chosen.values())
 
 

@@ -313,7 +313,7 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
             if not first <= notice.due <= last:
                 continue
             counts = states.get(notice.id, {})
-            total = sum(counts.values()) or len(dispatch.audience(notice, contacts, deliveries))
+            total = sum(counts.values()) or len(dispatch.addressees(notice, contacts, deliveries))
             state = notice_state(notice, counts, now)
             if total == 0 and notice.due <= now and state == "pending":
                 state = "sent"  # nobody to tell: nothing is waiting

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from ctmaint.notices import STAGE_STATUS, Notice, Recipient
+from ctmaint.notices import STAGE_STATUS, Audience, Notice, Recipient
 from ctmaint.policy import Policy
 from ctmaint.render.details import details
 from ctmaint.times import human_local, local_iso
@@ -37,19 +37,6 @@ STAGE_TEXT = {
     "extend": ("Extended", "{title} will last longer than planned."),
     "follow-up": ("Follow-up", "What {title} brought."),
 }
-
-
-@dataclass(frozen=True)
-class Audience:
-    """Recipients who get identical content: same organization, account and zone."""
-
-    organization: str
-    account: str
-    zone_key: str | None
-
-    @classmethod
-    def of(cls, recipient: Recipient) -> Audience:
-        return cls(recipient.organization, recipient.account, recipient.zone_key)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ import pytest
 
 from ctmaint.contacts import COLUMNS
 from ctmaint.delivery.sendgrid import SendGridTransport
-from ctmaint.notices import Recipient, plan
+from ctmaint.notices import Audience, Recipient, plan
 from ctmaint.policy import Policy, SendGridSettings
-from ctmaint.render.message import Audience, Message, render_message
+from ctmaint.render.message import Message, render_message
 from ctmaint.schedule import windows_between
 from tests.conftest import CliRunner
 
