@@ -200,9 +200,7 @@ def _migrate(ledger: Ledger) -> None:
 # that dies leaves rows in 'sending'; the next run, holding the send lock, knows they were
 # in flight and sends them again. 'expired' rows are notices that came too late to send.
 
-PENDING, SENDING, SENT, FAILED, EXPIRED, UNCERTAIN = (
-    "pending", "sending", "sent", "failed", "expired", "uncertain",
-)  # fmt: skip
+PENDING, EXPIRED = "pending", "expired"
 
 
 @dataclass(frozen=True)
@@ -394,21 +392,14 @@ class Deliveries:
                 ],
             )
 
-    def rows(self, notice_ids: Iterable[str] | None = None) -> list[DeliveryRow]:
-        query = (
+    def rows(self) -> list[DeliveryRow]:
+        """Every delivery, in due order."""
+        cursor = self.ledger.db.execute(
             "SELECT notice_id, recipient, window_id, stage, account, state, attempts,"
             " sent_at, transport, message_id, error FROM deliveries"
+            " ORDER BY due_at, notice_id, recipient"
         )
-        if notice_ids is None:
-            cursor = self.ledger.db.execute(query + " ORDER BY due_at, notice_id, recipient")
-            return [DeliveryRow(*row) for row in cursor]
-        found: list[DeliveryRow] = []
-        for notice_id in notice_ids:
-            cursor = self.ledger.db.execute(
-                query + " WHERE notice_id = ? ORDER BY recipient", (notice_id,)
-            )
-            found += [DeliveryRow(*row) for row in cursor]
-        return found
+        return [DeliveryRow(*row) for row in cursor]
 
     def states(self) -> dict[str, dict[str, int]]:
         """``notice id -> state -> count`` over the whole ledger."""

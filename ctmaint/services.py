@@ -6,6 +6,8 @@ Nothing here prints or exits; results are returned as data for the CLI to show.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -86,19 +88,21 @@ class Workspace:
     def changes(self) -> list[Change]:
         """The operator changes, read from a snapshot: reading them creates no state."""
         if self._changes is None:
-            snapshot = self.snapshot()
-            try:
-                self._changes = Changes(snapshot).all()
-            finally:
-                snapshot.close()
+            with self.reading() as ledger:
+                self._changes = Changes(ledger).all()
         return self._changes
 
     def forget_changes(self) -> None:
         self._changes = None
 
-    def snapshot(self) -> Ledger:
-        """A read-only, in-memory copy of the state (created nowhere); close it after use."""
-        return open_snapshot(self.state)
+    @contextmanager
+    def reading(self) -> Iterator[Ledger]:
+        """The state, read-only (see :func:`open_snapshot`): creates nothing, changes nothing."""
+        ledger = open_snapshot(self.state)
+        try:
+            yield ledger
+        finally:
+            ledger.close()
 
     @property
     def ledger(self) -> Ledger:
@@ -146,11 +150,8 @@ def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> Build
     )
     windows = schedule(workspace, horizon.start, horizon.end)
     calendars = calendar_files(windows, policy, now, horizon)
-    snapshot = workspace.snapshot()
-    try:
-        posts = Deliveries(snapshot).posts()  # index.json lists what `send` posted
-    finally:
-        snapshot.close()
+    with workspace.reading() as ledger:
+        posts = Deliveries(ledger).posts()  # index.json lists what `send` posted
     notices = notice_files(windows, policy, now, posts)
     written = write_tree(calendars_dir, calendars) + write_tree(notices_dir, notices)
     return BuildResult(len(windows), written, len(calendars) + len(notices) - len(written))
@@ -256,12 +257,9 @@ def send(
     contacts = workspace.contacts  # validated before anything is claimed
     start, end = dispatch.span(policy, now)
     if dry_run:
-        snapshot = workspace.snapshot()
-        try:
+        with workspace.reading() as ledger:
             windows = notice_windows(workspace, start, end)
-            return dispatch.dry_run(policy, snapshot, windows, workspace.changes, contacts, now)
-        finally:
-            snapshot.close()
+            return dispatch.dry_run(policy, ledger, windows, workspace.changes, contacts, now)
     transport = make_transport(transport_name or policy.provider.transport, workspace)
     with dispatch.send_lock(workspace.state) as locked:
         if not locked:
@@ -304,9 +302,8 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
     first, last = now - timedelta(days=7), now + timedelta(days=days)
     windows = notice_windows(workspace, first - policy.longest_window, last + lookahead(policy))
     notices = plan(policy, windows) + changes.change_notices(policy, windows, workspace.changes)
-    snapshot = workspace.snapshot()
-    try:
-        deliveries = Deliveries(snapshot)
+    with workspace.reading() as ledger:
+        deliveries = Deliveries(ledger)
         states = deliveries.states()
         shown = []
         for notice in sorted(notices, key=lambda n: (n.due, n.id)):
@@ -318,8 +315,6 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
             if total == 0 and notice.due <= now and state == "pending":
                 state = "sent"  # nobody to tell: nothing is waiting
             shown.append(PlannedNotice(notice, total, state))
-    finally:
-        snapshot.close()
     return shown
 
 
@@ -362,11 +357,8 @@ class History:
 def history(workspace: Workspace) -> History:
     """What was sent, to how many, when, and what failed, per notice (oldest first), and
     every operator change."""
-    snapshot = workspace.snapshot()
-    try:
-        rows = Deliveries(snapshot).rows()
-    finally:
-        snapshot.close()
+    with workspace.reading() as ledger:
+        rows = Deliveries(ledger).rows()
     by_notice: dict[str, list[DeliveryRow]] = {}
     for row in rows:
         by_notice.setdefault(row.notice_id, []).append(row)
