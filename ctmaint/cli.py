@@ -256,6 +256,7 @@ def history(
 
 By = Annotated[str | None, typer.Option("--by", help="Who makes the change; default the OS user.")]
 Start = Annotated[str, typer.Option("--start", help="ISO 8601 with offset.")]
+WindowId = Annotated[str, typer.Argument(metavar="ID", help="The window id.")]
 
 
 def _by(by: str | None) -> str:
@@ -319,7 +320,7 @@ def add(
 @app.command()
 def edit(
     ctx: typer.Context,
-    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    window_id: WindowId,
     summary: Annotated[str | None, typer.Option("--summary")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
     justification: Annotated[str | None, typer.Option("--justification")] = None,
@@ -347,7 +348,7 @@ def edit(
 @app.command()
 def cancel(
     ctx: typer.Context,
-    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    window_id: WindowId,
     reason: Annotated[str, typer.Option("--reason", help="Told to customers.")],
     by: By = None,
 ) -> None:
@@ -359,7 +360,7 @@ def cancel(
 @app.command()
 def reschedule(
     ctx: typer.Context,
-    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    window_id: WindowId,
     start: Start,
     end: Annotated[str | None, typer.Option("--end", help="Default: keep the duration.")] = None,
     by: By = None,
@@ -375,7 +376,7 @@ def reschedule(
 @app.command()
 def extend(
     ctx: typer.Context,
-    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    window_id: WindowId,
     until: Annotated[str, typer.Option("--until", help="The new end, ISO 8601 with offset.")],
     by: By = None,
 ) -> None:
@@ -389,7 +390,7 @@ def extend(
 @app.command()
 def complete(
     ctx: typer.Context,
-    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    window_id: WindowId,
     at: Annotated[str | None, typer.Option("--at", help="When it ended; default now.")] = None,
     by: By = None,
 ) -> None:
@@ -403,7 +404,7 @@ def complete(
 @app.command("follow-up")
 def follow_up(
     ctx: typer.Context,
-    window_id: Annotated[str, typer.Argument(metavar="ID", help="The window id.")],
+    window_id: WindowId,
     file: Annotated[
         Path, typer.Option("--file", help="Markdown notes: what the work added.", dir_okay=False)
     ],

@@ -30,6 +30,7 @@ from ctmaint.ledger import (
 from ctmaint.notices import Notice, lookahead, plan
 from ctmaint.policy import (
     EMBEDDED,
+    CalendarSpec,
     Policy,
     contacts_outline,
     embedded_policy_text,
@@ -38,6 +39,7 @@ from ctmaint.policy import (
 )
 from ctmaint.publish import write_tree
 from ctmaint.schedule import Window, windows_between
+from ctmaint.times import format_duration, human_local
 
 POLICY_FILE = "ctmaint.toml"
 CONTACTS_FILE = "contacts.csv"
@@ -204,6 +206,7 @@ def check(workspace: Workspace) -> CheckReport:
         return CheckReport(problems + error.problems, notes)
     if problems:
         return CheckReport(problems, notes)
+    notes += [calendar_note(policy, spec, workspace.now) for spec in policy.calendars.values()]
     notes.append(contacts_note(policy, contacts))
     if policy.provider.transport == "sendgrid" and not os.environ.get("SENDGRID_API_KEY"):
         notes.append("transport: sendgrid, but SENDGRID_API_KEY is not set here; `send` needs it")
@@ -219,6 +222,13 @@ def _outline_contacts_problems(workspace: Workspace) -> list[Problem]:
     except OSError:
         pass
     return []
+
+
+def calendar_note(policy: Policy, spec: CalendarSpec, now: datetime) -> str:
+    """One line on a calendar: its rule, its length and its next window (``check`` prints it)."""
+    start = human_local(spec.rule.next_after(now), policy.zone)
+    length = format_duration(spec.duration)
+    return f"calendar {spec.id}: {spec.rule.describe()}, {length}; next {start}"
 
 
 def contacts_note(policy: Policy, contacts: list[Contact]) -> str:

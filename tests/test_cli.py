@@ -129,6 +129,13 @@ def test_check_passes_on_what_init_writes(run_cli: CliRunner) -> None:
     result = run_cli("--now", NOW, "check")
     assert result.code == 0, result.err
     assert "3 contacts, 2 receive maintenance notices" in result.out
+    assert (
+        "calendar monthly: cron 0 22 * * 5#3 (America/Denver), 6h; next Fri 2030-06-21 22:00 MDT"
+        in (result.out)
+    )
+    assert (
+        "calendar connect: every 3 weeks from 2026-01-06 21:00 (America/Denver), 2h" in result.out
+    )
 
 
 def test_check_reports_every_problem_and_changes_nothing(
