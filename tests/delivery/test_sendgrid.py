@@ -102,6 +102,20 @@ def site(tmp_path: Path, mock: SendGridMock, monkeypatch: pytest.MonkeyPatch) ->
     return tmp_path
 
 
+@pytest.fixture
+def impatient_site(tmp_path: Path, mock: SendGridMock, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One contact, and a 0.3 s request timeout that :func:`slow` answers too late for."""
+    setup_site(tmp_path, CONTACTS[:1], timeout=0.3)
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    monkeypatch.setenv("CTMAINT_SENDGRID_HOST", mock.host)
+    return tmp_path
+
+
+def slow(request: Request) -> Response:
+    time.sleep(0.8)
+    return accepted(request)
+
+
 def ledger(folder: Path) -> list[tuple[str, str, str, int, str | None, str | None]]:
     with sqlite3.connect(folder / ".ctmaint" / "state.db") as db:
         return list(
@@ -254,16 +268,8 @@ def test_other_4xx_fail_for_good_with_the_reason(
 
 
 def test_a_timeout_after_sending_is_uncertain_and_resent_once(
-    run_cli: CliRunner, tmp_path: Path, mock: SendGridMock, monkeypatch: pytest.MonkeyPatch
+    run_cli: CliRunner, impatient_site: Path, mock: SendGridMock
 ) -> None:
-    setup_site(tmp_path, CONTACTS[:1], timeout=0.3)
-    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
-    monkeypatch.setenv("CTMAINT_SENDGRID_HOST", mock.host)
-
-    def slow(request: Request) -> Response:
-        time.sleep(0.8)
-        return accepted(request)
-
     mock.script = [slow]
     result = run_cli("--now", WEEK_BEFORE, "send")
     assert result.code == 0
@@ -345,16 +351,8 @@ def test_heavy_libraries_are_imported_only_when_used(tmp_path: Path, now: str, l
 
 
 def test_a_second_silence_gives_up_instead_of_resending_forever(
-    run_cli: CliRunner, tmp_path: Path, mock: SendGridMock, monkeypatch: pytest.MonkeyPatch
+    run_cli: CliRunner, impatient_site: Path, mock: SendGridMock
 ) -> None:
-    setup_site(tmp_path, CONTACTS[:1], timeout=0.3)
-    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
-    monkeypatch.setenv("CTMAINT_SENDGRID_HOST", mock.host)
-
-    def slow(request: Request) -> Response:
-        time.sleep(0.8)
-        return accepted(request)
-
     mock.script = [status(503), slow, slow]  # a retried 5xx first: the resend still happens
     assert "uncertain 1" in run_cli("--now", WEEK_BEFORE, "send").out
     time.sleep(0.6)
