@@ -46,12 +46,10 @@ def schedule(
     policy: Policy, changes: Sequence[Change], start: datetime, end: datetime
 ) -> list[Window]:
     """Windows overlapping [start, end): the rules' windows with every change applied."""
-    by_window = group(changes)
-    found = [w for w in windows_between(policy, start, end) if w.id not in by_window]
-    for window_id, log in by_window.items():
-        window = final_window(policy, window_id, log)
-        if window is not None and window.overlaps(start, end):
-            found.append(window)
+    changed = changed_windows(policy, changes)
+    ids = {w.id for w in changed}
+    found = [w for w in windows_between(policy, start, end) if w.id not in ids]
+    found += [w for w in changed if w.overlaps(start, end)]
     return sorted(found, key=lambda w: (w.start.timestamp(), w.id))
 
 
