@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
+from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, Timezone, vCalAddress, vDuration, vText
+from icalendar import Calendar, Event, vCalAddress, vDuration, vText
 from icalendar.enums import STATUS, TRANSP
 from icalendar.parser import Contentline
 
 from ctmaint import __version__
 from ctmaint.policy import Policy
 from ctmaint.render.details import details
+from ctmaint.render.vtimezone import vtimezone_ics
 from ctmaint.schedule import CANCELLED, COMPLETED, IN_PROGRESS, SCHEDULED, Window
 
 PUBLIC_ACCOUNT = "ALL-CUSTOMERS"
@@ -39,31 +41,34 @@ def calendar_ics(
     policy: Policy,
     *,
     name: str,
-    uid: str,
     first: date,
     last: date,
 ) -> bytes:
     """A VCALENDAR around ``events`` (from :func:`event_ics`), with the provider zone's
-    VTIMEZONE covering ``first``..``last``.
+    VTIMEZONE covering ``first``..``last`` (see :mod:`ctmaint.render.vtimezone`).
 
     Each VEVENT is serialized once by :func:`event_ics` and reused in every file that
     lists it (all.ics and the per-product files): folding long DESCRIPTION lines is
     most of icalendar's cost.
+
+    The calendar has no UID of its own: RFC 7986 allows one, but vdirsyncer (and the
+    CLI calendars it feeds) takes the first UID line as every event's identity.
     """
     provider = policy.provider
     calendar = Calendar.new(
         prodid=f"-//{provider.name}//ctmaint {__version__}//EN",
         name=name,
-        refresh_interval=REFRESH,
-        uid=f"{uid}@{provider.domain}",
         url=provider.status_page or None,
     )
+    del calendar["UID"]  # Calendar.new always sets one
+    # RFC 7986, 5.7: REFRESH-INTERVAL requires VALUE=DURATION.
+    calendar.add("REFRESH-INTERVAL", vDuration(REFRESH), parameters={"VALUE": "DURATION"})
     calendar.add("X-PUBLISHED-TTL", vDuration(REFRESH))
-    if events:
-        calendar.add_component(Timezone.from_tzinfo(policy.zone, first_date=first, last_date=last))
     head: bytes = calendar.to_ical()
-    assert head.endswith(_END)
-    return head[: -len(_END)] + b"".join(events) + _END
+    if not head.endswith(_END):
+        raise ValueError("icalendar wrote a VCALENDAR that does not end with END:VCALENDAR")
+    timezone = vtimezone_ics(policy.zone, first, last) if events else b""
+    return head[: -len(_END)] + timezone + b"".join(events) + _END
 
 
 def event_ics(
@@ -104,10 +109,11 @@ def window_event(window: Window, policy: Policy, now: datetime, account: str) ->
     if provider.status_page:
         text += f"\nStatus page: {provider.status_page}"
     prefix = "CANCELLED: " if window.cancelled else ""
+    start, end = event_times(window.start, window.end, policy.zone)
     event = Event.new(
         uid=f"{window.id}@{provider.domain}",
-        start=window.start.astimezone(policy.zone),
-        end=window.end.astimezone(policy.zone),
+        start=start,
+        end=end,
         stamp=revision.stamp,
         last_modified=revision.stamp,
         sequence=revision.sequence,
@@ -127,6 +133,23 @@ def window_event(window: Window, policy: Policy, now: datetime, account: str) ->
     _maintnote(event, "IMPACT", window.impact)
     _maintnote(event, "STATUS", BCOP_STATUS[revision.status])
     return event
+
+
+def event_times(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """DTSTART and DTEND as written: wall times in ``zone`` (with TZID), or both in UTC
+    when either is a wall time that repeats (fall-back) or does not exist (spring-forward),
+    which a TZID form would leave open to another reading. Both ends take the same form:
+    recurring-ical-events computes a mixed pair's end on the wall clock.
+    """
+    local = start.astimezone(zone), end.astimezone(zone)
+    if all(_unambiguous(moment) for moment in local):
+        return local
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _unambiguous(local: datetime) -> bool:
+    """Whether this wall time names exactly one instant in its zone."""
+    return local.replace(fold=0).utcoffset() == local.replace(fold=1).utcoffset()
 
 
 def _maintnote(event: Event, name: str, value: str) -> None:

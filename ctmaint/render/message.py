@@ -97,7 +97,6 @@ def window_ics(notice: Notice, policy: Policy, now: datetime, account: str) -> b
         [event],
         policy,
         name=f"{policy.provider.name} maintenance: {window.title}",
-        uid=f"notice-{window.id}",
         first=(window.start - timedelta(days=1)).date(),
         last=(window.end + timedelta(days=1)).date(),
     )

@@ -54,7 +54,6 @@ def calendar_files(
             [events[w.id] for w in chosen],
             policy,
             name=title,
-            uid=f"calendar-{stem}",
             first=first,
             last=last,
         )

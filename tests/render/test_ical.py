@@ -11,7 +11,7 @@ import recurring_ical_events
 from icalendar import Calendar, Event
 
 from ctmaint.render.ical import fold
-from tests.conftest import Built
+from tests.conftest import Built, CliRunner
 
 IMPACTS = {"NO-IMPACT", "REDUCED-REDUNDANCY", "DEGRADED", "OUTAGE"}
 STATUSES = {"TENTATIVE", "CONFIRMED", "CANCELLED", "IN-PROCESS", "COMPLETED"}
@@ -52,6 +52,39 @@ def test_calendar_properties(built: Built) -> None:
     (zone,) = calendar.walk("VTIMEZONE")
     assert zone["TZID"] == "America/Denver"
     assert calendar.get_missing_tzids() == set()
+
+
+def test_no_calendar_level_uid_so_each_event_is_its_own_item(built: Built) -> None:
+    """vdirsyncer takes the first UID line as every item's identity."""
+    for path in ics_files(built):
+        calendar = load(path)
+        assert "UID" not in calendar, path.name
+        first_uid = path.read_bytes().index(b"\r\nUID:")
+        assert first_uid > path.read_bytes().index(b"BEGIN:VEVENT"), path.name
+
+
+def test_refresh_interval_is_typed_as_a_duration(built: Built) -> None:
+    """RFC 7986, 5.7: REFRESH-INTERVAL;VALUE=DURATION:..."""
+    assert (
+        b"\r\nREFRESH-INTERVAL;VALUE=DURATION:PT1H\r\n"
+        in (built.calendars / "all.ics").read_bytes()
+    )
+
+
+def test_vtimezone_has_no_rdate_no_comment_and_onsets_in_the_old_offset(built: Built) -> None:
+    (zone,) = load(built.calendars / "all.ics").walk("VTIMEZONE")
+    assert "COMMENT" not in zone
+    for observance in zone.subcomponents:
+        assert "RDATE" not in observance
+        assert "RRULE" not in observance
+    onsets = {
+        (o.name, o["DTSTART"].dt.date()): o["DTSTART"].dt.time()
+        for o in zone.subcomponents
+        if o["DTSTART"].dt.year > 1970
+    }
+    # BUILD_NOW is 2027-03-01: the span is 2026-12-01 to 2028-02-29.
+    assert onsets[("DAYLIGHT", date(2027, 3, 14))] == datetime(2026, 1, 1, 2).time()
+    assert onsets[("STANDARD", date(2027, 11, 7))] == datetime(2026, 1, 1, 2).time()
 
 
 def test_every_event_carries_the_bcop_properties_with_legal_values(built: Built) -> None:
@@ -177,3 +210,22 @@ def test_fold_matches_icalendar_byte_for_byte() -> None:
     for line in event.content_lines():
         if line:
             assert fold(line).encode() == line.to_ical()
+
+
+def test_a_window_ending_in_the_repeated_hour_reads_one_way(
+    run_cli: CliRunner, tmp_path: Path
+) -> None:
+    """01:45 on fall-back day happens twice: the .ics must say which (here in UTC)."""
+    now = ("--now", "2026-10-30T12:00:00Z")
+    added = run_cli(
+        *now, "add", "--start", "2026-11-01T00:30-06:00", "--end", "2026-11-01T01:45-07:00",
+        "--products", "teams", "--summary", "Fall-back work", "--description", "d",
+        "--justification", "j", "--urgent",
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    assert run_cli(*now, "build").code == 0
+    raw = (tmp_path / "calendars" / "teams.ics").read_bytes()
+    assert b"DTSTART:20261101T063000Z\r\nDTEND:20261101T084500Z\r\n" in raw
+    (event,) = [e for e in load(tmp_path / "calendars" / "teams.ics").walk("VEVENT")
+                if e["X-MAINTNOTE-MAINTENANCE-ID"] == added.out.strip()]  # fmt: skip
+    assert event.end - event.start == timedelta(hours=2, minutes=15)
