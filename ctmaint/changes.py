@@ -25,7 +25,6 @@ NOTIFYING = ("cancel", "reschedule", "extend", "follow-up")
 EDITABLE = ("summary", "description", "justification", "products", "impact")
 FOLLOW_UP_GRACE = timedelta(days=7)
 CANCEL_GRACE = timedelta(hours=24)
-UNSCHEDULED_TITLE = "Unscheduled maintenance"
 _ID_DATE = re.compile(r"^(?P<calendar>.+)-(?P<date>\d{4}-\d\d-\d\d)$")
 
 
@@ -98,7 +97,7 @@ def apply(policy: Policy, window: Window | None, change: Change) -> Window | Non
         return Window(
             id=change.window_id,
             calendar=UNSCHEDULED,
-            title=UNSCHEDULED_TITLE,
+            title=fields["summary"],  # unscheduled work is named by what the operator wrote
             start=_instant(fields["start"], policy),
             end=_instant(fields["end"], policy),
             products=tuple(fields["products"]),
@@ -116,6 +115,8 @@ def apply(policy: Policy, window: Window | None, change: Change) -> Window | Non
     changed = replace(window, sequence=window.sequence + 1, changed_at=change.made_at)
     if change.kind == "edit":
         values: dict[str, Any] = {k: tuple(v) if k == "products" else v for k, v in fields.items()}
+        if "summary" in values and window.calendar == UNSCHEDULED:
+            values["title"] = values["summary"]
         fields_so_far = tuple(dict.fromkeys([*window.edited_fields, *values]))
         return replace(changed, **values, edited_at=change.made_at, edited_fields=fields_so_far)
     if change.kind == "cancel":

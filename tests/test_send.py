@@ -338,3 +338,35 @@ def test_dry_run_after_an_outage_reports_what_would_expire(run_cli: CliRunner, s
     assert ledger_rows(site) == before
     real = run_cli("--now", "2030-06-21T23:00:00-06:00", "send")
     assert f"expired: {MONTHLY}/week-before (4 recipients)" in real.err
+
+
+UNICODE_SUMMARY = "Wartung — SBC Über-Patch “Q1”"
+
+
+def test_unscheduled_notices_are_named_by_the_summary_and_their_ics_is_utf8(
+    run_cli: CliRunner, site: Path
+) -> None:
+    """Subject, post and attachment carry what the operator wrote, in UTF-8 that
+    Python's email decodes (a text/calendar part without charset reads as ASCII)."""
+    now = "2030-06-03T12:00:00-06:00"
+    added = run_cli(
+        "--now", now, "add", "--start", "2030-06-05T23:30:00-06:00", "--duration", "2h",
+        "--products", "teams", "--summary", UNICODE_SUMMARY, "--description", "Patch.",
+        "--justification", "Security.",
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    send(run_cli, now)
+    messages = outbox(site)
+    assert messages
+    for message in messages:
+        subject = str(message["Subject"])
+        assert subject.startswith(f"[CallTower] Unscheduled maintenance: {UNICODE_SUMMARY}, ")
+        (attachment,) = list(message.iter_attachments())
+        assert attachment.get_content_type() == "text/calendar"
+        assert attachment.get_content_charset() == "utf-8"
+        text = attachment.get_content()
+        assert f"SUMMARY:CallTower: {UNICODE_SUMMARY}\r\n" in text
+    (post,) = (site / "notices" / "posts").glob("*--announce.md")
+    assert f"Unscheduled maintenance: {UNICODE_SUMMARY}" in post.read_text()
+    (window,) = json.loads(run_cli("--now", now, "upcoming", "--format", "json").out)[:1]
+    assert window["title"] == UNICODE_SUMMARY

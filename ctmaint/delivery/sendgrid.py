@@ -35,6 +35,7 @@ from ctmaint.delivery import Outcome, OutcomeState
 from ctmaint.errors import DeliveryError
 from ctmaint.notices import Recipient
 from ctmaint.policy import SendGridSettings
+from ctmaint.render.message import CALENDAR_TYPE
 
 if TYPE_CHECKING:
     from ctmaint.render.message import Message
@@ -163,7 +164,7 @@ def request_body(message: Message, recipients: Sequence[Recipient]) -> dict[str,
         "attachments": [
             {
                 "content": base64.b64encode(message.ics).decode("ascii"),
-                "type": "text/calendar",
+                "type": CALENDAR_TYPE,
                 "filename": message.ics_name,
                 "disposition": "attachment",
             }

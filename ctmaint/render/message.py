@@ -39,6 +39,11 @@ STAGE_TEXT = {
 }
 
 
+# The .ics is UTF-8 (RFC 5545, 3.1.4); without the parameter mail readers assume ASCII.
+CALENDAR_CHARSET = "utf-8"
+CALENDAR_TYPE = f"text/calendar; charset={CALENDAR_CHARSET}"
+
+
 @dataclass(frozen=True)
 class Message:
     """One rendered notice for one audience; transports add the recipient."""
@@ -116,7 +121,11 @@ def envelope(message: Message, now: datetime) -> bytes:
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")
     email.add_attachment(
-        message.ics, maintype="text", subtype="calendar", filename=message.ics_name
+        message.ics,
+        maintype="text",
+        subtype="calendar",
+        filename=message.ics_name,
+        params={"charset": CALENDAR_CHARSET},
     )
     data: bytes = email.as_bytes(policy=SMTP)
     return data

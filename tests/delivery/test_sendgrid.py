@@ -150,7 +150,10 @@ def test_payload_shape(run_cli: CliRunner, site: Path, mock: SendGridMock) -> No
     assert acme["headers"]["X-Ctmaint-Notice-Id"] == NOTICE
     assert "custom_args" not in acme  # the spec types message-level custom_args as a string
     (attachment,) = acme["attachments"]
-    assert (attachment["type"], attachment["disposition"]) == ("text/calendar", "attachment")
+    assert (attachment["type"], attachment["disposition"]) == (
+        "text/calendar; charset=utf-8",
+        "attachment",
+    )
     (event,) = Calendar.from_ical(base64.b64decode(attachment["content"])).walk("VEVENT")
     assert event["X-MAINTNOTE-ACCOUNT"] == "ACME-1"
     rows = ledger(site)
