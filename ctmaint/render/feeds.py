@@ -18,6 +18,7 @@ from feedgen.feed import FeedGenerator
 
 from ctmaint.policy import Policy
 from ctmaint.render.details import details, headline
+from ctmaint.render.templates import template
 from ctmaint.schedule import Window
 
 
@@ -46,7 +47,9 @@ def entries(windows: Sequence[Window], policy: Policy, now: datetime) -> dict[st
         entry.id(entry_id(window, policy))  # feedgen uses it as the RSS guid too
         entry.title(headline(window, policy))
         entry.link(href=base)
-        entry.description(_body(window, policy, revision.status))
+        body = _body(window, policy, revision.status)
+        entry.description(body, isSummary=True)  # RSS <description>: read as HTML
+        entry.summary(body, type="html")  # Atom <summary type="html">
         entry.updated(revision.stamp)
         entry.published(revision.stamp)
         entry.category(term=window.calendar)
@@ -75,16 +78,23 @@ def feeds(
     generator.author(name=provider.name)
     generator.description(f"Maintenance windows published by {provider.name}.")
     generator.language("en")
-    # feedgen takes the last link added as the RSS channel's <link>: self first.
-    generator.link(href=f"{base}/{stem}.atom", rel="self")
-    generator.link(href=provider.status_page or base, rel="alternate")
     generator.generator("ctmaint")
     updated = ordered[0].stamp if ordered else empty_updated
     generator.updated(updated)
     generator.lastBuildDate(updated)
     for item in ordered:
         generator.add_entry(item.entry, order="append")
-    return FeedFiles(rss=generator.rss_str(pretty=True), atom=generator.atom_str(pretty=True))
+
+    def links(extension: str) -> None:
+        # Each file's rel="self" names that file. feedgen takes the last link added as
+        # the RSS channel's <link>: self first, alternate last.
+        generator.link(href=f"{base}/{stem}.{extension}", rel="self", replace=True)
+        generator.link(href=provider.status_page or base, rel="alternate")
+
+    links("atom")
+    atom = generator.atom_str(pretty=True)
+    links("rss")
+    return FeedFiles(rss=generator.rss_str(pretty=True), atom=atom)
 
 
 def _base(policy: Policy) -> str:
@@ -99,7 +109,11 @@ def entry_id(window: Window, policy: Policy) -> str:
 
 
 def _body(window: Window, policy: Policy, status: str) -> str:
-    lines = [window.summary, f"Status: {status}", *details(window, policy).lines()]
-    if policy.provider.status_page:
-        lines.append(f"Status page: {policy.provider.status_page}")
-    return "\n".join(lines)
+    """The entry as escaped HTML (RSS readers render a description as HTML, so plain text
+    would be interpreted and lose its line breaks)."""
+    return template("feed_entry.html.j2").render(
+        summary=window.summary,
+        status=status,
+        details=details(window, policy),
+        status_page=policy.provider.status_page,
+    )

@@ -8,7 +8,6 @@ a description with ``<`` or ``&`` is shown, never interpreted.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -18,11 +17,12 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from zoneinfo import ZoneInfo
 
-import jinja2
+from markupsafe import Markup
 
 from ctmaint.notices import STAGE_STATUS, Audience, Notice, Recipient
 from ctmaint.policy import Policy
 from ctmaint.render.details import details
+from ctmaint.render.templates import template
 from ctmaint.times import human_local, local_iso
 
 # stage -> (subject prefix, lead sentence); {title} and {provider} are filled in.
@@ -82,8 +82,8 @@ def render_message(
     return Message(
         notice_id=notice.id,
         subject=subject,
-        text=_template("notice.txt.j2").render(context),
-        html=_template("notice.html.j2").render(context),
+        text=template("notice.txt.j2").render(context),
+        html=template("notice.html.j2").render(context),
         ics=window_ics(notice, policy, now, audience.account),
         ics_name=f"{window.id}.ics",
         sender=provider.sender,
@@ -176,8 +176,8 @@ def render_post(notice: Notice, policy: Policy, posted_at: datetime, note: str =
         "impact": quote(window.impact),
         "posted_at": quote(local_iso(posted_at, policy.zone)),
     }
-    markdown = _template("post.md.j2").render(
-        front_matter=front_matter,
+    markdown = template("post.md.j2").render(
+        front_matter=Markup("".join(f"{key}: {value}\n" for key, value in front_matter.items())),
         title=title,
         lead=lead.format(title=window.title, provider=policy.provider.name),
         details=details(window, policy),
@@ -189,17 +189,3 @@ def render_post(notice: Notice, policy: Policy, posted_at: datetime, note: str =
 def _yaml_string(text: str) -> str:
     """A double-quoted YAML scalar (JSON string syntax is valid YAML)."""
     return json.dumps(text, ensure_ascii=False)
-
-
-@functools.cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("ctmaint", "templates"),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-
-
-def _template(name: str) -> jinja2.Template:
-    return _environment().get_template(name)

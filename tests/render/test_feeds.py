@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
 
 import feedparser
 
 from ctmaint.render.feeds import entry_id
 from ctmaint.schedule import windows_between
-from tests.conftest import Built
+from tests.conftest import Built, CliRunner
 
 
 def parsed(built: Built, name: str) -> feedparser.FeedParserDict:
@@ -87,3 +89,59 @@ def test_feed_metadata(built: Built) -> None:
         link.rel == "self" and link.href.endswith("/calendars/all.atom") for link in feed.links
     )
     assert feed.id.startswith("urn:uuid:")
+
+
+def test_each_feed_names_itself_as_self(built: Built) -> None:
+    """The W3C validator and rss-parser check that rel="self" is the file's own URL."""
+    for path in sorted(built.calendars.iterdir()):
+        if path.suffix not in (".rss", ".atom"):
+            continue
+        links = parsed(built, path.name).feed.links
+        (self_link,) = [link.href for link in links if link.rel == "self"]
+        assert self_link == f"https://status.calltower.com/calendars/{path.name}"
+
+
+def test_operator_text_shows_as_text_with_its_line_breaks(
+    run_cli: CliRunner, tmp_path: Path
+) -> None:
+    """Readers render an RSS description (and Atom type="html") as HTML: the body is
+    escaped HTML, so markup an operator typed shows as typed and lines stay lines."""
+    hostile = "Swap <b>core</b> & <script>alert(1)</script>\nthen reboot"
+    now = ("--now", "2030-06-03T12:00:00-06:00")
+    added = run_cli(
+        *now, "add", "--start", "2030-06-05T23:30:00-06:00", "--duration", "2h",
+        "--products", "teams", "--summary", "Core <swap>", "--description", hostile,
+        "--justification", "Because & why",
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    assert run_cli(*now, "build").code == 0
+    for name in ("teams.rss", "teams.atom"):
+        feed = feedparser.parse((tmp_path / "calendars" / name).read_bytes())
+        assert not feed.bozo
+        entry = next(e for e in feed.entries if e.title.startswith("Core <swap>"))
+        assert entry.summary_detail.type == "text/html"
+        shown = html_text(entry.summary)
+        assert "Work: Swap <b>core</b> & <script>alert(1)</script>\nthen reboot" in shown
+        assert "Why: Because & why" in shown
+        assert "<script" not in entry.summary
+        assert "<b>" not in entry.summary
+
+
+def html_text(markup: str) -> str:
+    """The text a browser shows for ``markup``, with <br> as a line break."""
+    parser = _Text()
+    parser.feed(markup)
+    return "".join(parser.parts)
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data.strip("\n"))
