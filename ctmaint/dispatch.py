@@ -169,7 +169,7 @@ def send(
             _deliver(deliveries, due, policy, transport, now, report)
     finally:
         if report.posts:
-            write_index(deliveries, policy, notices_dir)
+            write_index(deliveries, policy, notices_dir, now)
     report.pending = sum(counts.get(PENDING, 0) for counts in deliveries.states().values())
     return report
 
@@ -277,11 +277,11 @@ def _post(
     )
 
 
-def write_index(deliveries: Deliveries, policy: Policy, notices_dir: Path) -> None:
-    """notices/index.json from the ledger's posts, newest first."""
+def write_index(deliveries: Deliveries, policy: Policy, notices_dir: Path, now: datetime) -> None:
+    """notices/index.json from the ledger's posts, newest first (called after a post)."""
     from ctmaint.render.statuspage import index_json
 
-    write_atomic(notices_dir / "index.json", index_json(policy, deliveries.posts()))
+    write_atomic(notices_dir / "index.json", index_json(policy, deliveries.posts(), now))
 
 
 def dry_run(

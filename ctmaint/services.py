@@ -154,7 +154,7 @@ def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> Build
     calendars = calendar_files(windows, policy, now, horizon)
     with workspace.reading() as ledger:
         posts = Deliveries(ledger).posts()  # index.json lists what `send` posted
-    notices = notice_files(windows, policy, now, posts)
+    notices = notice_files(windows, policy, now, horizon, posts)
     written = write_tree(calendars_dir, calendars) + write_tree(notices_dir, notices)
     return BuildResult(len(windows), written, len(calendars) + len(notices) - len(written))
 

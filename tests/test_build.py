@@ -24,7 +24,7 @@ def tree(root: Path) -> dict[str, bytes]:
 def test_build_writes_every_documented_file(run_cli: CliRunner, tmp_path: Path) -> None:
     result = run_cli("--now", NOW, "build")
     assert result.code == 0, result.err
-    assert "28 files written" in result.out
+    assert "31 files written" in result.out
     calendars = sorted(p.name for p in (tmp_path / "calendars").iterdir())
     products = ["cisco", "connect", "contact-center", "sip", "skype", "teams", "webex"]
     expected = sorted(
@@ -35,10 +35,13 @@ def test_build_writes_every_documented_file(run_cli: CliRunner, tmp_path: Path) 
         str(p.relative_to(tmp_path / "notices")) for p in (tmp_path / "notices").rglob("*.json")
     )
     assert notices == [
-        "active.json",
+        "api/v2/components.json",
         "api/v2/scheduled-maintenances.json",
+        "api/v2/scheduled-maintenances/active.json",
+        "api/v2/scheduled-maintenances/upcoming.json",
+        "api/v2/status.json",
+        "api/v2/summary.json",
         "index.json",
-        "upcoming.json",
     ]
 
 
@@ -63,7 +66,7 @@ def test_building_twice_gives_identical_bytes_and_writes_nothing(
     first = tree(tmp_path / "calendars") | tree(tmp_path / "notices")
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "calendars").iterdir()}
     again = run_cli("--now", NOW, "build")
-    assert "0 files written, 28 unchanged" in again.out
+    assert "0 files written, 31 unchanged" in again.out
     assert tree(tmp_path / "calendars") | tree(tmp_path / "notices") == first
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "calendars").iterdir()} == stamps
 

@@ -124,13 +124,18 @@ def _events(windows: Sequence[Window], policy: Policy, now: datetime) -> dict[st
 
 
 def notice_files(
-    windows: Sequence[Window], policy: Policy, now: datetime, posts: Sequence[dict[str, Any]]
+    windows: Sequence[Window],
+    policy: Policy,
+    now: datetime,
+    horizon: Horizon,
+    posts: Sequence[dict[str, Any]],
 ) -> dict[str, bytes]:
-    """The Statuspage-shaped JSON documents and index.json (``posts`` newest first)."""
+    """The Statuspage API v2 documents and index.json (``posts`` newest first). A page
+    with no window and no post is dated by the horizon's start, never by the clock."""
     posted = [w for w in windows if on_status_page(policy, w)]
     files = {
         path: statuspage.as_json(document)
-        for path, document in statuspage.documents(posted, policy, now).items()
+        for path, document in statuspage.documents(posted, policy, now, horizon.start).items()
     }
-    files["index.json"] = statuspage.index_json(policy, posts)
+    files["index.json"] = statuspage.index_json(policy, posts, horizon.start)
     return files

@@ -1,8 +1,10 @@
 """Windows in the shape of the Statuspage public API v2, for status pages to read.
 
 ``scheduled-maintenances.json`` lists every window the policy posts to the status page;
-``upcoming.json`` those still ``scheduled``; ``active.json`` those ``in_progress`` or
-``verifying``. Status follows ``now``. Timestamps are ISO 8601 with milliseconds and the
+``scheduled-maintenances/upcoming.json`` those still ``scheduled``;
+``scheduled-maintenances/active.json`` those ``in_progress`` or ``verifying``;
+``components.json``, ``status.json`` and ``summary.json`` the page's products and its
+status indicator. Status follows ``now``. Timestamps are ISO 8601 with milliseconds and the
 provider zone's offset, as Statuspage writes them.
 """
 
@@ -25,6 +27,13 @@ STATUS = {
     COMPLETED: "completed",
     CANCELLED: "completed",  # Statuspage has no cancelled state; the last update says so
 }
+# A maintenance's status -> the status of the components it affects.
+COMPONENT_STATUS = {
+    "scheduled": "operational",
+    "in_progress": "under_maintenance",
+    "verifying": "under_maintenance",
+    "completed": "operational",
+}
 BODIES = {
     "in_progress": "Scheduled maintenance is currently in progress. "
     "We will provide updates as necessary.",
@@ -39,9 +48,10 @@ def as_json(document: Any) -> bytes:
     return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-def index_json(policy: Policy, posts: Sequence[dict[str, Any]]) -> bytes:
-    """notices/index.json: the page and every status post, newest first."""
-    updated = datetime.fromisoformat(posts[0]["posted_at"]) if posts else None
+def index_json(policy: Policy, posts: Sequence[dict[str, Any]], quiet_since: datetime) -> bytes:
+    """notices/index.json: the page and every status post, newest first. The page's
+    ``updated_at`` is the newest post's time, or ``quiet_since`` before the first post."""
+    updated = datetime.fromisoformat(posts[0]["posted_at"]) if posts else quiet_since
     return as_json({"page": page(policy, updated), "posts": list(posts)})
 
 
@@ -50,7 +60,7 @@ def stamp(moment: datetime | None, zone: ZoneInfo) -> str | None:
     return None if moment is None else moment.astimezone(zone).isoformat(timespec="milliseconds")
 
 
-def page(policy: Policy, updated: datetime | None) -> Json:
+def page(policy: Policy, updated: datetime) -> Json:
     provider = policy.provider
     return {
         "id": provider.domain,
@@ -61,22 +71,60 @@ def page(policy: Policy, updated: datetime | None) -> Json:
     }
 
 
-def documents(windows: Sequence[Window], policy: Policy, now: datetime) -> dict[str, Json]:
-    """The three API documents, keyed by their path under notices/."""
+def documents(
+    windows: Sequence[Window], policy: Policy, now: datetime, quiet_since: datetime
+) -> dict[str, Json]:
+    """The Statuspage API v2 documents, keyed by their path under notices/ (the paths
+    Statuspage serves them at, so a client pointed at the folder works unchanged).
+
+    The page's ``updated_at`` is the latest change of any window, or ``quiet_since``
+    when there is none; the status indicator is ``maintenance`` while one is in progress.
+    """
     ordered = sorted(windows, key=lambda w: (w.start.timestamp(), w.id), reverse=True)
     maintenances = [maintenance(w, policy, now) for w in ordered]
-    updated = max((w.revision(now).stamp for w in windows), default=None)
-
-    def document(items: list[Json]) -> Json:
-        return {"page": page(policy, updated), "scheduled_maintenances": items}
-
+    updated = max((w.revision(now).stamp for w in windows), default=quiet_since)
+    head = {"page": page(policy, updated)}
+    upcoming = [m for m in maintenances if m["status"] == "scheduled"]
+    active = [m for m in maintenances if m["status"] in ("in_progress", "verifying")]
+    components = page_components(windows, policy, now, updated)
+    indicator = _indicator(active)
     return {
-        "api/v2/scheduled-maintenances.json": document(maintenances),
-        "upcoming.json": document([m for m in maintenances if m["status"] == "scheduled"]),
-        "active.json": document(
-            [m for m in maintenances if m["status"] in ("in_progress", "verifying")]
-        ),
+        f"{API}/scheduled-maintenances.json": head | {"scheduled_maintenances": maintenances},
+        f"{API}/scheduled-maintenances/upcoming.json": head | {"scheduled_maintenances": upcoming},
+        f"{API}/scheduled-maintenances/active.json": head | {"scheduled_maintenances": active},
+        f"{API}/components.json": head | {"components": components},
+        f"{API}/status.json": head | {"status": indicator},
+        f"{API}/summary.json": head
+        | {
+            "components": components,
+            "incidents": [],  # ctmaint publishes maintenance, never incidents
+            "scheduled_maintenances": active + upcoming,
+            "status": indicator,
+        },
     }
+
+
+API = "api/v2"
+
+
+def _indicator(active: Sequence[Json]) -> Json:
+    if active:
+        return {"indicator": "maintenance", "description": "Service Under Maintenance"}
+    return {"indicator": "none", "description": "All Systems Operational"}
+
+
+def page_components(
+    windows: Sequence[Window], policy: Policy, now: datetime, updated: datetime
+) -> list[Json]:
+    """Every product of the policy as a page component, ``under_maintenance`` while a
+    posted window affecting it is in progress."""
+    running = {p for w in windows if w.revision(now).status == IN_PROGRESS for p in w.products}
+    created = min((w.created_at for w in windows), default=updated, key=lambda m: m.timestamp())
+    return [
+        _component(policy, product, "under_maintenance" if product in running else "operational",
+                   created, updated)
+        for product in policy.products
+    ]  # fmt: skip
 
 
 def maintenance(window: Window, policy: Policy, now: datetime) -> Json:
@@ -120,47 +168,68 @@ def _updates(window: Window, policy: Policy, now: datetime) -> list[Json]:
             for status, moment in (("in_progress", window.start), ("completed", window.end))
             if moment <= now
         ]
-    zone = policy.zone
-    return [
-        {
-            "id": f"{window.id}/{status}",
-            "status": status,
-            "body": body,
-            "incident_id": window.id,
-            "created_at": stamp(moment, zone),
-            "updated_at": stamp(moment, zone),
-            "display_at": stamp(moment, zone),
-            "affected_components": [
-                {"code": product, "name": _product_name(policy, product)}
-                for product in window.products
-            ],
-            "deliver_notifications": True,
-        }
-        for status, body, moment in reversed(steps)
-    ]
+    updates, previous = [], "scheduled"
+    for status, body, moment in steps:
+        updates.append(_update(window, policy, status, previous, body, moment))
+        previous = status
+    return updates[::-1]
+
+
+def _update(
+    window: Window, policy: Policy, status: str, previous: str, body: str, moment: datetime
+) -> Json:
+    """One incident update; its components move from ``previous``'s state to ``status``'s."""
+    at = stamp(moment, policy.zone)
+    return {
+        "id": f"{window.id}/{status}",
+        "status": status,
+        "body": body,
+        "incident_id": window.id,
+        "created_at": at,
+        "updated_at": at,
+        "display_at": at,
+        "affected_components": [
+            {
+                "code": product,
+                "name": _product_name(policy, product),
+                "old_status": COMPONENT_STATUS[previous],
+                "new_status": COMPONENT_STATUS[status],
+            }
+            for product in window.products
+        ],
+        "deliver_notifications": True,
+        "custom_tweet": None,
+        "tweet_id": None,
+    }
 
 
 def _components(window: Window, policy: Policy, status: str, updated: datetime) -> list[Json]:
-    component_status = "under_maintenance" if status == "in_progress" else "operational"
-    ids = list(policy.products)
+    component_status = COMPONENT_STATUS[status]
     return [
-        {
-            "id": product,
-            "page_id": policy.provider.domain,
-            "group_id": None,
-            "name": _product_name(policy, product),
-            "description": None,
-            "status": component_status,
-            "position": ids.index(product) + 1 if product in ids else len(ids) + 1,
-            "showcase": True,
-            "only_show_if_degraded": False,
-            "start_date": None,
-            "group": False,
-            "created_at": stamp(window.created_at, policy.zone),
-            "updated_at": stamp(updated, policy.zone),
-        }
+        _component(policy, product, component_status, window.created_at, updated)
         for product in window.products
     ]
+
+
+def _component(
+    policy: Policy, product: str, status: str, created: datetime, updated: datetime
+) -> Json:
+    ids = list(policy.products)
+    return {
+        "id": product,
+        "page_id": policy.provider.domain,
+        "group_id": None,
+        "name": _product_name(policy, product),
+        "description": None,
+        "status": status,
+        "position": ids.index(product) + 1 if product in ids else len(ids) + 1,
+        "showcase": True,
+        "only_show_if_degraded": False,
+        "start_date": None,
+        "group": False,
+        "created_at": stamp(created, policy.zone),
+        "updated_at": stamp(updated, policy.zone),
+    }
 
 
 def _product_name(policy: Policy, product: str) -> str:
