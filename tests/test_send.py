@@ -370,3 +370,32 @@ def test_unscheduled_notices_are_named_by_the_summary_and_their_ics_is_utf8(
     assert f"Unscheduled maintenance: {UNICODE_SUMMARY}" in post.read_text()
     (window,) = json.loads(run_cli("--now", now, "upcoming", "--format", "json").out)[:1]
     assert window["title"] == UNICODE_SUMMARY
+
+
+def test_every_eml_reads_back_whole_in_pythons_email(run_cli: CliRunner, site: Path) -> None:
+    """Python's email parses every message of a scripted life: headers, both bodies, and
+    the calendar attachment's text exactly as the .ics bytes say, in UTF-8."""
+    now = "2030-06-03T12:00:00-06:00"
+    added = run_cli(
+        "--now", now, "add", "--start", "2030-06-05T23:30:00-06:00", "--duration", "2h",
+        "--products", "teams", "--summary", UNICODE_SUMMARY, "--description", "Ärger — „gelöst“.",
+        "--justification", "Sécurité.",
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    for moment in (now, "2030-06-05T23:30:00-06:00", "2030-06-06T01:30:00-06:00",
+                   "2030-06-14T09:00:00-06:00"):  # fmt: skip
+        send(run_cli, moment)
+    messages = outbox(site)
+    assert len({str(m["X-Ctmaint-Notice-Id"]) for m in messages}) == 4
+    for message in messages:
+        for header in ("Date", "From", "To", "Subject", "Message-ID", "X-Ctmaint-Notice-Id"):
+            assert str(message[header]), header
+        assert message.get_body(("plain",)).get_content()
+        assert message.get_body(("html",)).get_content()
+        (attachment,) = list(message.iter_attachments())
+        raw = attachment.get_payload(decode=True)
+        assert attachment.get_content() == raw.decode("utf-8")
+        window = str(message["X-Ctmaint-Notice-Id"]).split("/")[0]
+        assert f"\r\nX-MAINTNOTE-MAINTENANCE-ID;VALUE=TEXT:{window}\r\n" in raw.decode()
+        if window == added.out.strip():
+            assert f"\r\nSUMMARY:CallTower: {UNICODE_SUMMARY}\r\n" in attachment.get_content()
