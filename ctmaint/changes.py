@@ -1,41 +1,398 @@
 """Operator changes: unscheduled work, and changes to one window, over the policy's rules.
 
+Each kind of change is one small frozen class (an *event*) that owns everything about it:
+its validation against the window as it stands, how it applies to the window, the note
+it adds to the notice customers get, and when that notice stops being worth sending.
 Changes are a log (the ledger's ``changes`` table), applied in order to the window the
-rules made (or, for ``add``, to nothing). Every change but ``follow-up`` raises the
-window's SEQUENCE and moves its DTSTAMP. Each ``check_*`` function validates one command
-against the window as it stands and returns the fields to store, or raises ScheduleError
-with one sentence: nothing is stored for bad input.
+rules made (or, for :class:`Add`, to nothing). Every change but :class:`FollowUp` raises
+the window's SEQUENCE and moves its DTSTAMP.
+
+:func:`decode` is the only place where a stored change becomes an event; ``to_json`` is
+the inverse, and the stored shape is the one every earlier ctmaint wrote.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
-from ctmaint.errors import ScheduleError
+from ctmaint.errors import ScheduleError, StateError
 from ctmaint.notices import Notice
-from ctmaint.policy import IMPACTS, UNSCHEDULED, Policy
-from ctmaint.schedule import Window, elapsed_end, windows_between
-from ctmaint.times import human_local, utc_z
+from ctmaint.policy import UNSCHEDULED, Policy
+from ctmaint.schedule import Window, windows_between
+from ctmaint.times import check_in_range, human_local, utc_z
+from ctmaint.vocabulary import ChangeKind, Impact, Stage
 
-NOTIFYING = ("cancel", "reschedule", "extend", "follow-up")
-EDITABLE = ("summary", "description", "justification", "products", "impact")
 FOLLOW_UP_GRACE = timedelta(days=7)
 CANCEL_GRACE = timedelta(hours=24)
 _ID_DATE = re.compile(r"^(?P<calendar>.+)-(?P<date>\d{4}-\d\d-\d\d)$")
 
 
+# -- events -----------------------------------------------------------------------------------
+
+
+class Event:
+    """What every change kind can do. Subclasses are frozen dataclasses."""
+
+    kind: ClassVar[ChangeKind]
+
+    def validate(self, window: Window, policy: Policy, now: datetime) -> None:
+        """Raise :class:`ScheduleError` (one sentence) if this change cannot be made now."""
+        check_changeable(window, now)
+
+    def apply(self, window: Window, policy: Policy, made_at: datetime) -> Window:
+        """``window`` after this change, made at ``made_at``."""
+        return bumped(window, made_at)
+
+    def notice(self) -> Stage | None:
+        """The stage of the notice this change sends to those already told, if any."""
+        return None
+
+    def note(self, policy: Policy) -> str:
+        """The paragraph this change adds to its notice."""
+        return ""
+
+    def notice_expires(self, window: Window, made_at: datetime) -> datetime:
+        """Until when this change's notice is worth sending (UTC)."""
+        return window.end.astimezone(UTC)
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Add(Event):
+    """Unscheduled work: a new window, announced on the next send."""
+
+    kind: ClassVar[ChangeKind] = ChangeKind.ADD
+    start: datetime
+    end: datetime
+    products: tuple[str, ...]
+    impact: Impact
+    summary: str
+    description: str
+    justification: str
+    urgent: bool = False
+
+    def check(self, policy: Policy, now: datetime) -> None:
+        """Validation of new work (there is no window yet)."""
+        check_span(self.start, self.end, now)
+        check_length(self.start, self.end, policy.unscheduled.max_duration)
+        check_products(policy, self.products)
+        for name in ("summary", "description", "justification"):
+            check_text(name, getattr(self, name), multiline=name != "summary")
+        busy = _inside_avoided_hours(policy, self.start, self.end)
+        if busy is not None and not self.urgent:
+            spec = policy.unscheduled
+            raise ScheduleError(
+                f"unscheduled work should fall outside {spec.avoid_from:%H:%M}-"
+                f"{spec.avoid_until:%H:%M} {policy.provider.zone_label or policy.zone.key}, "
+                f"and this runs at {human_local(busy, policy.zone)}; move it, or mark it "
+                "urgent if it cannot wait",
+                subject="urgent",
+            )
+
+    def create(self, window_id: str, policy: Policy, made_at: datetime) -> Window:
+        zone = policy.zone
+        return Window(
+            id=window_id,
+            calendar=UNSCHEDULED,
+            title=self.summary,  # unscheduled work is named by what the operator wrote
+            start=self.start.astimezone(zone),
+            end=self.end.astimezone(zone),
+            products=self.products,
+            impact=self.impact,
+            summary=self.summary,
+            description=self.description,
+            justification=self.justification,
+            created_at=made_at,
+            changed_at=made_at,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": utc_z(self.start),
+            "end": utc_z(self.end),
+            "products": list(self.products),
+            "impact": str(self.impact),
+            "urgent": self.urgent,
+            "summary": self.summary,
+            "description": self.description,
+            "justification": self.justification,
+        }
+
+
+EDITABLE = ("summary", "description", "justification", "products", "impact")
+
+
+@dataclass(frozen=True)
+class Edit(Event):
+    """New details for a window; the next notice carries them and says what changed."""
+
+    kind: ClassVar[ChangeKind] = ChangeKind.EDIT
+    values: Mapping[str, Any] = field(default_factory=dict)  # EDITABLE keys only
+
+    def validate(self, window: Window, policy: Policy, now: datetime) -> None:
+        check_changeable(window, now)
+        if not self.values:
+            raise ScheduleError(f"nothing to edit; give one of {', '.join(EDITABLE)}")
+        for name, value in self.values.items():
+            if name == "products":
+                check_products(policy, value)
+            elif name != "impact":
+                check_text(name, value, multiline=name != "summary")
+        if all(getattr(window, k) == v for k, v in self.values.items()):
+            raise ScheduleError(f"{window.id} already has these details; nothing to change")
+
+    def apply(self, window: Window, policy: Policy, made_at: datetime) -> Window:
+        values = dict(self.values)
+        if "summary" in values and window.calendar == UNSCHEDULED:
+            values["title"] = values["summary"]
+        so_far = tuple(dict.fromkeys([*window.edited_fields, *self.values]))
+        return replace(bumped(window, made_at), **values, edited_at=made_at, edited_fields=so_far)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) if k == "products" else str(v) for k, v in self.values.items()}
+
+
+@dataclass(frozen=True)
+class Cancel(Event):
+    """Call off a window: it stays published as CANCELLED; those told are told why."""
+
+    kind: ClassVar[ChangeKind] = ChangeKind.CANCEL
+    reason: str
+
+    def validate(self, window: Window, policy: Policy, now: datetime) -> None:
+        check_changeable(window, now)
+        check_text("reason", self.reason, multiline=True)
+
+    def apply(self, window: Window, policy: Policy, made_at: datetime) -> Window:
+        return replace(bumped(window, made_at), cancelled=True)
+
+    def notice(self) -> Stage:
+        return Stage.CANCEL
+
+    def note(self, policy: Policy) -> str:
+        return f"Reason: {self.reason}"
+
+    def notice_expires(self, window: Window, made_at: datetime) -> datetime:
+        return max(window.end.astimezone(UTC), made_at.astimezone(UTC) + CANCEL_GRACE)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Reschedule(Event):
+    """Move a window; it keeps its id."""
+
+    kind: ClassVar[ChangeKind] = ChangeKind.RESCHEDULE
+    start: datetime
+    end: datetime
+    was_start: datetime
+    was_end: datetime
+
+    def validate(self, window: Window, policy: Policy, now: datetime) -> None:
+        check_changeable(window, now)
+        if (self.start, self.end) == (window.start, window.end):
+            raise ScheduleError(
+                f"{window.id} already runs from {utc_z(window.start)} to {utc_z(window.end)}; "
+                "nothing to move",
+                subject="start",
+            )
+        if self.start < now:
+            raise ScheduleError(
+                f"the new start {utc_z(self.start)} is in the past; a window can only move "
+                "ahead of now",
+                subject="start",
+            )
+        check_span(self.start, self.end, now)
+        check_length(self.start, self.end, longest(policy, window))
+
+    def apply(self, window: Window, policy: Policy, made_at: datetime) -> Window:
+        zone = policy.zone
+        return replace(
+            bumped(window, made_at),
+            start=self.start.astimezone(zone),
+            end=self.end.astimezone(zone),
+        )
+
+    def notice(self) -> Stage:
+        return Stage.RESCHEDULE
+
+    def note(self, policy: Policy) -> str:
+        return f"It was planned for {human_local(self.was_start, policy.zone)}."
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": utc_z(self.start),
+            "end": utc_z(self.end),
+            "was_start": utc_z(self.was_start),
+            "was_end": utc_z(self.was_end),
+        }
+
+
+@dataclass(frozen=True)
+class Extend(Event):
+    """Lengthen a window, before or while it runs."""
+
+    kind: ClassVar[ChangeKind] = ChangeKind.EXTEND
+    end: datetime
+    was_end: datetime
+
+    def validate(self, window: Window, policy: Policy, now: datetime) -> None:
+        check_changeable(window, now)
+        if self.end <= window.end:
+            raise ScheduleError(
+                f"the new end {utc_z(self.end)} is not after the current end "
+                f"{utc_z(window.end)}; to end it earlier, complete it",
+                subject="until",
+            )
+        check_length(window.start, self.end, longest(policy, window))
+
+    def apply(self, window: Window, policy: Policy, made_at: datetime) -> Window:
+        return replace(bumped(window, made_at), end=self.end.astimezone(policy.zone))
+
+    def notice(self) -> Stage:
+        return Stage.EXTEND
+
+    def note(self, policy: Policy) -> str:
+        return f"It was planned to end {human_local(self.was_end, policy.zone)}."
+
+    def to_json(self) -> dict[str, Any]:
+        return {"end": utc_z(self.end), "was_end": utc_z(self.was_end)}
+
+
+@dataclass(frozen=True)
+class Complete(Event):
+    """End a window early (or at its end): the completion notice goes out then."""
+
+    kind: ClassVar[ChangeKind] = ChangeKind.COMPLETE
+    end: datetime
+    was_end: datetime
+
+    def validate(self, window: Window, policy: Policy, now: datetime) -> None:
+        check_changeable(window, now)
+        if self.end <= window.start:
+            raise ScheduleError(
+                f"the end {utc_z(self.end)} is not after the start {utc_z(window.start)}; "
+                "to call off work that has not begun, cancel it",
+                subject="at",
+            )
+        if self.end > now:
+            raise ScheduleError(
+                f"the end {utc_z(self.end)} is in the future; complete a window when it is done",
+                subject="at",
+            )
+
+    def apply(self, window: Window, policy: Policy, made_at: datetime) -> Window:
+        return replace(bumped(window, made_at), end=self.end.astimezone(policy.zone))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"end": utc_z(self.end), "was_end": utc_z(self.was_end)}
+
+
+@dataclass(frozen=True)
+class FollowUp(Event):
+    """After a window, what it brought, to those told of it. Not a change to the window."""
+
+    kind: ClassVar[ChangeKind] = ChangeKind.FOLLOW_UP
+    notes: str
+
+    def validate(self, window: Window, policy: Policy, now: datetime) -> None:
+        if window.cancelled:
+            raise ScheduleError(f"{window.id} was cancelled; there is nothing to follow up")
+        if now < window.end:
+            raise ScheduleError(
+                f"{window.id} has not ended (it ends {utc_z(window.end)}); follow up after it"
+            )
+        check_text("notes", self.notes, multiline=True)
+
+    def apply(self, window: Window, policy: Policy, made_at: datetime) -> Window:
+        return window
+
+    def notice(self) -> Stage:
+        return Stage.FOLLOW_UP
+
+    def note(self, policy: Policy) -> str:
+        return self.notes
+
+    def notice_expires(self, window: Window, made_at: datetime) -> datetime:
+        return made_at.astimezone(UTC) + FOLLOW_UP_GRACE
+
+    def to_json(self) -> dict[str, Any]:
+        return {"notes": self.notes}
+
+
+WindowEvent = Edit | Cancel | Reschedule | Extend | Complete | FollowUp
+AnyEvent = Add | WindowEvent
+
+
+def decode(kind: str, fields: Mapping[str, Any]) -> AnyEvent:
+    """A stored change as its event. The only place stored JSON becomes an event."""
+    try:
+        match ChangeKind(kind):
+            case ChangeKind.ADD:
+                return Add(
+                    start=_instant(fields["start"]),
+                    end=_instant(fields["end"]),
+                    products=tuple(fields["products"]),
+                    impact=Impact(fields["impact"]),
+                    summary=fields["summary"],
+                    description=fields["description"],
+                    justification=fields["justification"],
+                    urgent=bool(fields.get("urgent", False)),
+                )
+            case ChangeKind.EDIT:
+                values = {
+                    k: tuple(v) if k == "products" else Impact(v) if k == "impact" else str(v)
+                    for k, v in fields.items()
+                    if k in EDITABLE
+                }
+                return Edit(values)
+            case ChangeKind.CANCEL:
+                return Cancel(fields["reason"])
+            case ChangeKind.RESCHEDULE:
+                return Reschedule(
+                    _instant(fields["start"]),
+                    _instant(fields["end"]),
+                    _instant(fields["was_start"]),
+                    _instant(fields["was_end"]),
+                )
+            case ChangeKind.EXTEND:
+                return Extend(_instant(fields["end"]), _instant(fields["was_end"]))
+            case ChangeKind.COMPLETE:
+                return Complete(_instant(fields["end"]), _instant(fields["was_end"]))
+            case ChangeKind.FOLLOW_UP:
+                return FollowUp(fields["notes"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise StateError(
+            f"the state database holds a '{kind}' change this ctmaint cannot read ({error!r}); "
+            "restore the state database from a backup"
+        ) from None
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class Change:
+    """One entry of the change log: ``event`` applied to ``window_id``."""
+
     seq: int
     window_id: str
-    kind: str
-    fields: dict[str, Any]
+    event: AnyEvent
     made_at: datetime
     made_by: str
+
+    @property
+    def kind(self) -> ChangeKind:
+        return self.event.kind
 
 
 # -- applying ---------------------------------------------------------------------------------
@@ -67,9 +424,19 @@ def group(changes: Iterable[Change]) -> dict[str, list[Change]]:
 
 def final_window(policy: Policy, window_id: str, log: Sequence[Change]) -> Window | None:
     """The window ``window_id`` after its changes, or None if it does not exist."""
-    window = None if log and log[0].kind == "add" else rule_window(policy, window_id)
-    for change in log:
-        window = apply(policy, window, change)
+    window = None
+    for index, change in enumerate(log):
+        if isinstance(change.event, Add):
+            if index == 0:
+                window = change.event.create(window_id, policy, change.made_at)
+        elif window is not None:
+            window = change.event.apply(window, policy, change.made_at)
+        if index == 0 and window is None and not isinstance(change.event, Add):
+            window = rule_window(policy, window_id)
+            if window is not None:
+                window = change.event.apply(window, policy, change.made_at)
+    if not log:
+        return rule_window(policy, window_id)
     return window
 
 
@@ -89,49 +456,9 @@ def rule_window(policy: Policy, window_id: str) -> Window | None:
     return None
 
 
-def apply(policy: Policy, window: Window | None, change: Change) -> Window | None:
-    """``window`` after ``change``."""
-    fields, zone = change.fields, policy.zone
-    if change.kind == "add":
-        spec = policy.unscheduled
-        return Window(
-            id=change.window_id,
-            calendar=UNSCHEDULED,
-            title=fields["summary"],  # unscheduled work is named by what the operator wrote
-            start=_instant(fields["start"], policy),
-            end=_instant(fields["end"], policy),
-            products=tuple(fields["products"]),
-            impact=fields.get("impact") or spec.impact,
-            summary=fields["summary"],
-            description=fields["description"],
-            justification=fields["justification"],
-            created_at=change.made_at,
-            changed_at=change.made_at,
-        )
-    if window is None:
-        return None
-    if change.kind == "follow-up":
-        return window  # a note about the window, not a change to it
-    changed = replace(window, sequence=window.sequence + 1, changed_at=change.made_at)
-    if change.kind == "edit":
-        values: dict[str, Any] = {k: tuple(v) if k == "products" else v for k, v in fields.items()}
-        if "summary" in values and window.calendar == UNSCHEDULED:
-            values["title"] = values["summary"]
-        fields_so_far = tuple(dict.fromkeys([*window.edited_fields, *values]))
-        return replace(changed, **values, edited_at=change.made_at, edited_fields=fields_so_far)
-    if change.kind == "cancel":
-        return replace(changed, cancelled=True)
-    if change.kind == "reschedule":
-        return replace(
-            changed, start=_instant(fields["start"], policy), end=_instant(fields["end"], policy)
-        )
-    if change.kind in ("extend", "complete"):
-        return replace(changed, end=_instant(fields["end"], policy).astimezone(zone))
-    raise ValueError(f"unknown change kind {change.kind!r}")
-
-
-def _instant(text: str, policy: Policy) -> datetime:
-    return datetime.fromisoformat(text).astimezone(policy.zone)
+def bumped(window: Window, made_at: datetime) -> Window:
+    """``window`` with its SEQUENCE raised and its last change at ``made_at``."""
+    return replace(window, sequence=window.sequence + 1, changed_at=made_at)
 
 
 # -- notices of changes -----------------------------------------------------------------------
@@ -147,169 +474,53 @@ def change_notices(
         window = current.get(window_id)
         if window is None:
             continue
-        seen: dict[str, int] = {}
+        seen: dict[Stage, int] = {}
         for change in log:
-            if change.kind not in NOTIFYING:
+            stage = change.event.notice()
+            if stage is None:
                 continue
-            seen[change.kind] = seen.get(change.kind, 0) + 1
-            made = change.made_at.astimezone(UTC)
-            expires = {
-                "cancel": max(window.end.astimezone(UTC), made + CANCEL_GRACE),
-                "follow-up": made + FOLLOW_UP_GRACE,
-            }.get(change.kind, window.end.astimezone(UTC))
+            seen[stage] = seen.get(stage, 0) + 1
             notices.append(
                 Notice(
                     window,
-                    change.kind,
-                    made,
-                    expires,
-                    ordinal=seen[change.kind],
-                    note=_note(change, policy),
+                    stage,
+                    change.made_at.astimezone(UTC),
+                    change.event.notice_expires(window, change.made_at),
+                    ordinal=seen[stage],
+                    note=change.event.note(policy),
                     to_told=True,
                 )
             )
     return notices
 
 
-def _note(change: Change, policy: Policy) -> str:
-    fields = change.fields
-    if change.kind == "cancel":
-        return f"Reason: {fields['reason']}"
-    if change.kind == "follow-up":
-        return str(fields["notes"])
-    if change.kind == "reschedule":
-        was = _instant(fields["was_start"], policy)
-        return f"It was planned for {human_local(was, policy.zone)}."
-    if change.kind == "extend":
-        was = _instant(fields["was_end"], policy)
-        return f"It was planned to end {human_local(was, policy.zone)}."
-    return ""
+# -- validation shared by the events ----------------------------------------------------------
+
+# Single-line texts may hold no control character; multi-line ones may hold newlines and tabs.
+_ALLOWED_IN_MULTILINE = frozenset("\n\t")
 
 
-# -- validating commands ----------------------------------------------------------------------
+def check_text(name: str, text: str, *, multiline: bool) -> None:
+    """An operator's text: not empty, and no control characters (they would reach email
+    headers, feeds and the `history` table)."""
+    if not text.strip():
+        raise ScheduleError(f"the {name} is empty; every notice states it", subject=name)
+    allowed = _ALLOWED_IN_MULTILINE if multiline else frozenset()
+    for character in text:
+        if character not in allowed and unicodedata.category(character) in ("Cc", "Zl", "Zp"):
+            kind = "line break" if character in "\r\n\u2028\u2029" else "control character"
+            raise ScheduleError(
+                f"the {name} contains a {kind} ({character!r}); "
+                + ("use plain line breaks" if multiline else "write it on one line"),
+                subject=name,
+            )
 
 
-def check_add(
-    policy: Policy,
-    existing: Sequence[str],
-    now: datetime,
-    start: datetime,
-    end: datetime,
-    products: Sequence[str],
-    texts: dict[str, str],
-    impact: str | None,
-    urgent: bool,
-) -> tuple[str, dict[str, Any]]:
-    """The id and fields of new unscheduled work. ``existing``: all window ids with changes."""
-    _check_span(start, end, now)
-    _check_products(policy, products)
-    _check_impact(impact)
-    for key, text in texts.items():
-        if not text.strip():
-            raise ScheduleError(f"--{key} is empty; every notice states it")
-    busy = _inside_avoided_hours(policy, start, end)
-    if busy is not None and not urgent:
-        spec = policy.unscheduled
-        raise ScheduleError(
-            f"unscheduled work should fall outside {spec.avoid_from:%H:%M}-"
-            f"{spec.avoid_until:%H:%M} {policy.provider.zone_label or policy.zone.key}, and this "
-            f"runs at {human_local(busy, policy.zone)}; move it, or pass --urgent if it cannot wait"
-        )
-    day = start.astimezone(policy.zone).date().isoformat()
-    prefix = f"{UNSCHEDULED}-{day}-"
-    taken = [
-        int(i[len(prefix) :])
-        for i in existing
-        if i.startswith(prefix) and i[len(prefix) :].isdigit()
-    ]
-    window_id = f"{prefix}{max(taken, default=0) + 1}"
-    fields = {
-        "start": utc_z(start),
-        "end": utc_z(end),
-        "products": list(products),
-        "impact": impact or policy.unscheduled.impact,
-        "urgent": urgent,
-        **texts,
-    }
-    return window_id, fields
+def check_author(by: str) -> None:
+    check_text("author", by, multiline=False)
 
 
-def check_edit(
-    policy: Policy, window: Window, now: datetime, values: dict[str, Any]
-) -> dict[str, Any]:
-    _check_changeable(window, now)
-    if not values:
-        raise ScheduleError(
-            "nothing to edit; give --summary, --description, --justification, --products "
-            "or --impact"
-        )
-    if "products" in values:
-        _check_products(policy, values["products"])
-        values = {**values, "products": list(values["products"])}
-    _check_impact(values.get("impact"))
-    return values
-
-
-def check_cancel(window: Window, now: datetime, reason: str) -> dict[str, Any]:
-    _check_changeable(window, now)
-    if not reason.strip():
-        raise ScheduleError("--reason is empty; customers are told why")
-    return {"reason": reason}
-
-
-def check_reschedule(
-    window: Window, now: datetime, start: datetime, end: datetime | None
-) -> dict[str, Any]:
-    _check_changeable(window, now)
-    if start < now:
-        raise ScheduleError(
-            f"--start {utc_z(start)} is in the past; a window can only move ahead of now"
-        )
-    end = end or elapsed_end(start, window.end - window.start)
-    _check_span(start, end, now)
-    return {
-        "start": utc_z(start),
-        "end": utc_z(end),
-        "was_start": utc_z(window.start),
-        "was_end": utc_z(window.end),
-    }
-
-
-def check_extend(window: Window, now: datetime, until: datetime) -> dict[str, Any]:
-    _check_changeable(window, now)
-    if until <= window.end:
-        raise ScheduleError(
-            f"--until {utc_z(until)} is not after the current end {utc_z(window.end)}; "
-            "to end it earlier use `ctmaint complete`"
-        )
-    return {"end": utc_z(until), "was_end": utc_z(window.end)}
-
-
-def check_complete(window: Window, now: datetime, at: datetime) -> dict[str, Any]:
-    _check_changeable(window, now)
-    if at <= window.start:
-        raise ScheduleError(
-            f"--at {utc_z(at)} is not after the start {utc_z(window.start)}; "
-            "to call off work that has not begun use `ctmaint cancel`"
-        )
-    if at > now:
-        raise ScheduleError(f"--at {utc_z(at)} is in the future; complete a window when it is done")
-    return {"end": utc_z(at), "was_end": utc_z(window.end)}
-
-
-def check_follow_up(window: Window, now: datetime, notes: str) -> dict[str, Any]:
-    if window.cancelled:
-        raise ScheduleError(f"{window.id} was cancelled; there is nothing to follow up")
-    if now < window.end:
-        raise ScheduleError(
-            f"{window.id} has not ended (it ends {utc_z(window.end)}); follow up after it"
-        )
-    if not notes.strip():
-        raise ScheduleError("the follow-up notes are empty")
-    return {"notes": notes.strip()}
-
-
-def _check_changeable(window: Window, now: datetime) -> None:
+def check_changeable(window: Window, now: datetime) -> None:
     if window.cancelled:
         raise ScheduleError(f"{window.id} is already cancelled")
     if now >= window.end:
@@ -318,26 +529,56 @@ def _check_changeable(window: Window, now: datetime) -> None:
         )
 
 
-def _check_span(start: datetime, end: datetime, now: datetime) -> None:
+def check_span(start: datetime, end: datetime, now: datetime) -> None:
+    check_in_range(start, "the start")
+    check_in_range(end, "the end")
     if end <= start:
-        raise ScheduleError(f"the end {utc_z(end)} is not after the start {utc_z(start)}")
-    if end <= now:
-        raise ScheduleError(f"the window would end at {utc_z(end)}, which is already past")
-
-
-def _check_products(policy: Policy, products: Sequence[str]) -> None:
-    if not products:
-        raise ScheduleError("--products is empty; name the products affected")
-    unknown = [p for p in products if p not in policy.products]
-    if unknown:
         raise ScheduleError(
-            f"--products: '{unknown[0]}' is not a product; known: {', '.join(policy.products)}"
+            f"the end {utc_z(end)} is not after the start {utc_z(start)}", subject="end"
+        )
+    if end <= now:
+        raise ScheduleError(
+            f"the window would end at {utc_z(end)}, which is already past", subject="end"
         )
 
 
-def _check_impact(impact: str | None) -> None:
-    if impact is not None and impact not in IMPACTS:
-        raise ScheduleError(f"--impact '{impact}' is not one of {', '.join(IMPACTS)}")
+def check_length(start: datetime, end: datetime, limit: timedelta) -> None:
+    if end - start > limit:
+        raise ScheduleError(
+            f"the window would last {end - start}, longer than the {limit.days} days allowed "
+            "(policy: unscheduled.max_duration)",
+            subject="end",
+        )
+
+
+def longest(policy: Policy, window: Window) -> timedelta:
+    """The longest a window may become: the policy's limit, or its rule's own length."""
+    spec = policy.calendars.get(window.calendar)
+    limit = policy.unscheduled.max_duration
+    return max(limit, spec.duration) if spec is not None else limit
+
+
+def check_products(policy: Policy, products: Sequence[str]) -> None:
+    if not products:
+        raise ScheduleError("no products given; name the products affected", subject="products")
+    unknown = [p for p in products if p not in policy.products]
+    if unknown:
+        raise ScheduleError(
+            f"'{unknown[0]}' is not a product; known: {', '.join(policy.products)}",
+            subject="products",
+        )
+
+
+def next_unscheduled_id(policy: Policy, existing: Iterable[str], start: datetime) -> str:
+    """``unscheduled-<local date>-<n>``, n one more than any taken that day."""
+    day = start.astimezone(policy.zone).date().isoformat()
+    prefix = f"{UNSCHEDULED}-{day}-"
+    taken = [
+        int(i[len(prefix) :])
+        for i in existing
+        if i.startswith(prefix) and i[len(prefix) :].isdigit()
+    ]
+    return f"{prefix}{max(taken, default=0) + 1}"
 
 
 def _inside_avoided_hours(policy: Policy, start: datetime, end: datetime) -> datetime | None:

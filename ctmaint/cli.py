@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from ctmaint import services
+from ctmaint.changes import Add
 from ctmaint.clock import resolve_now
 from ctmaint.errors import CtmaintError, UsageError
 from ctmaint.render.listing import (
@@ -26,12 +27,14 @@ from ctmaint.render.listing import (
     history_table,
     notice_record,
     notice_table,
+    plan_record,
     window_record,
     window_table,
 )
 from ctmaint.schedule import Window, elapsed_end
 from ctmaint.services import Workspace
 from ctmaint.times import parse_duration, parse_instant
+from ctmaint.vocabulary import Impact
 
 app = typer.Typer(
     help="Publish maintenance windows as calendars and feeds, and tell customers once.",
@@ -133,7 +136,7 @@ def check(ctx: typer.Context) -> None:
 @app.command()
 def upcoming(
     ctx: typer.Context,
-    days: Annotated[int, typer.Option("--days", help="How many days ahead.", min=1)] = 90,
+    days: Annotated[int, typer.Option("--days", help="How many days ahead.")] = 90,
     product: Annotated[
         str | None, typer.Option("--product", help="Only windows affecting this product id.")
     ] = None,
@@ -181,6 +184,9 @@ def send(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be sent; change nothing.")
     ] = False,
+    output: Annotated[
+        Format, typer.Option("--format", help="With --dry-run: table or json.")
+    ] = Format.table,
     transport: Annotated[
         TransportName | None,
         typer.Option("--transport", help="outbox or sendgrid; default the policy's choice."),
@@ -190,8 +196,12 @@ def send(
     ] = Path("notices"),
 ) -> None:
     """The cron entry point: send every due notice once, write its status-page post."""
+    workspace = _workspace(ctx)
+    if dry_run and output is Format.json:
+        typer.echo(json.dumps(plan_record(services.plan_send(workspace)), indent=2))
+        return
     name = transport.value if transport else None
-    report = services.send(_workspace(ctx), name, notices, dry_run)
+    report = services.send(workspace, name, notices, dry_run)
     for action in report.actions:
         typer.echo(action)
     for notice_id, count in report.expired:
@@ -218,7 +228,7 @@ def _collapse(lines: list[str], keep: int = 5) -> list[str]:
 @app.command()
 def notices(
     ctx: typer.Context,
-    days: Annotated[int, typer.Option("--days", help="How many days ahead.", min=1)] = 30,
+    days: Annotated[int, typer.Option("--days", help="How many days ahead.")] = 30,
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Planned notices: due time, stage, recipients count, state."""
@@ -278,6 +288,15 @@ def _told(window: Window, what: str) -> None:
     typer.echo(f"{window.id}: {what}; customers already told are told on the next `ctmaint send`")
 
 
+Impacts = Annotated[
+    Impact | None,
+    typer.Option(
+        "--impact",
+        help="NO-IMPACT, REDUCED-REDUNDANCY, DEGRADED or OUTAGE; default the policy's.",
+    ),
+]
+
+
 @app.command()
 def add(
     ctx: typer.Context,
@@ -290,16 +309,14 @@ def add(
     duration: Annotated[
         str | None, typer.Option("--duration", help="Instead of --end: 30m, 2h, 1h30m.")
     ] = None,
-    impact: Annotated[
-        str | None,
-        typer.Option("--impact", help="NO-IMPACT, REDUCED-REDUNDANCY, DEGRADED, OUTAGE."),
-    ] = None,
+    impact: Impacts = None,
     urgent: Annotated[
         bool, typer.Option("--urgent", help="Allow work inside the hours to avoid.")
     ] = False,
     by: By = None,
 ) -> None:
     """Add unscheduled maintenance; prints its id. Customers are told on the next send."""
+    workspace = _workspace(ctx)
     begins = parse_instant(start, "--start")
     if (end is None) == (duration is None):
         raise UsageError("give exactly one of --end and --duration")
@@ -310,39 +327,46 @@ def add(
             raise UsageError(f"--duration: {error}") from None
     else:
         ends = parse_instant(str(end), "--end")
-    texts = {"summary": summary, "description": description, "justification": justification}
-    window = services.add(
-        _workspace(ctx), begins, ends, _list(products), texts, impact, urgent, _by(by)
+    work = Add(
+        start=begins,
+        end=ends,
+        products=_list(products),
+        impact=impact or workspace.policy.unscheduled.impact,
+        summary=summary,
+        description=description,
+        justification=justification,
+        urgent=urgent,
     )
-    typer.echo(window.id)
+    typer.echo(services.add(workspace, work, _by(by)).id)
 
 
 @app.command()
 def edit(
     ctx: typer.Context,
     window_id: WindowId,
-    summary: Annotated[str | None, typer.Option("--summary")] = None,
-    description: Annotated[str | None, typer.Option("--description")] = None,
-    justification: Annotated[str | None, typer.Option("--justification")] = None,
-    products: Annotated[str | None, typer.Option("--products", help="Comma-separated.")] = None,
-    impact: Annotated[str | None, typer.Option("--impact")] = None,
+    summary: Annotated[str | None, typer.Option("--summary", help="New one-line summary.")] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="New description of the work.")
+    ] = None,
+    justification: Annotated[
+        str | None, typer.Option("--justification", help="New reason for the work.")
+    ] = None,
+    products: Annotated[
+        str | None, typer.Option("--products", help="New product ids, comma-separated.")
+    ] = None,
+    impact: Impacts = None,
     by: By = None,
 ) -> None:
     """Change the details of one window; the next notice carries them."""
-    values: dict[str, object] = {
-        key: value
-        for key, value in (
-            ("summary", summary),
-            ("description", description),
-            ("justification", justification),
-            ("impact", impact),
-        )
-        if value is not None
-    }
-    if products is not None:
-        values["products"] = _list(products)
-    window = services.change_window(_workspace(ctx), window_id, "edit", _by(by), values=values)
-    typer.echo(f"{window.id}: edited {', '.join(values)}; the next notice carries the change")
+    window = services.edit(
+        _workspace(ctx), window_id, _by(by), summary=summary, description=description,
+        justification=justification, products=None if products is None else _list(products),
+        impact=impact,
+    )  # fmt: skip
+    given = {"summary": summary, "description": description, "justification": justification,
+             "products": products, "impact": impact}  # fmt: skip
+    edited = ", ".join(name for name, value in given.items() if value is not None)
+    typer.echo(f"{window.id}: edited {edited}; the next notice carries the change")
 
 
 @app.command()
@@ -353,7 +377,7 @@ def cancel(
     by: By = None,
 ) -> None:
     """Cancel one window; it stays in the feeds as CANCELLED."""
-    window = services.change_window(_workspace(ctx), window_id, "cancel", _by(by), reason=reason)
+    window = services.cancel(_workspace(ctx), window_id, reason, _by(by))
     _told(window, "cancelled")
 
 
@@ -366,10 +390,9 @@ def reschedule(
     by: By = None,
 ) -> None:
     """Move one window; it keeps its id."""
-    window = services.change_window(
-        _workspace(ctx), window_id, "reschedule", _by(by),
-        start=parse_instant(start, "--start"), end=_time(end, "--end"),
-    )  # fmt: skip
+    window = services.reschedule(
+        _workspace(ctx), window_id, parse_instant(start, "--start"), _time(end, "--end"), _by(by)
+    )
     _told(window, f"moved to {window.start.isoformat()} - {window.end.isoformat()}")
 
 
@@ -381,9 +404,7 @@ def extend(
     by: By = None,
 ) -> None:
     """Lengthen one window, before or while it runs."""
-    window = services.change_window(
-        _workspace(ctx), window_id, "extend", _by(by), until=parse_instant(until, "--until")
-    )
+    window = services.extend(_workspace(ctx), window_id, parse_instant(until, "--until"), _by(by))
     _told(window, f"now ends {window.end.isoformat()}")
 
 
@@ -395,9 +416,7 @@ def complete(
     by: By = None,
 ) -> None:
     """End one window early; the completion notice goes out on the next send."""
-    window = services.change_window(
-        _workspace(ctx), window_id, "complete", _by(by), at=_time(at, "--at")
-    )
+    window = services.complete(_workspace(ctx), window_id, _time(at, "--at"), _by(by))
     typer.echo(f"{window.id}: completed at {window.end.isoformat()}")
 
 
@@ -415,12 +434,12 @@ def follow_up(
         notes = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"--file {file} cannot be read as UTF-8 text ({error})") from None
-    window = services.change_window(_workspace(ctx), window_id, "follow-up", _by(by), notes=notes)
+    window = services.follow_up(_workspace(ctx), window_id, notes, _by(by))
     _told(window, "follow-up recorded")
 
 
-def _list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def main() -> None:
@@ -428,5 +447,26 @@ def main() -> None:
     try:
         app()
     except CtmaintError as error:
-        print(f"ctmaint: {error}", file=sys.stderr)
+        flag = OPTIONS.get(error.subject or "")
+        print(f"ctmaint: {error}" + (f" ({flag})" if flag else ""), file=sys.stderr)
         sys.exit(error.exit_code)
+
+
+# What the core calls an input (CtmaintError.subject) -> the option that gives it.
+OPTIONS = {
+    "reason": "--reason",
+    "summary": "--summary",
+    "description": "--description",
+    "justification": "--justification",
+    "products": "--products",
+    "product": "--product",
+    "start": "--start",
+    "end": "--end",
+    "until": "--until",
+    "at": "--at",
+    "urgent": "--urgent",
+    "author": "--by",
+    "notes": "--file",
+    "days": "--days",
+    "transport": "--transport",
+}

@@ -1,13 +1,13 @@
-"""`ctmaint send`: deliver every due notice once per recipient, and post it.
+"""`ctmaint send`: carry out the send plan, delivering each due notice once per recipient.
 
-The order of work makes the guarantees hold:
+The decisions are :mod:`ctmaint.sendplan`'s; this module executes them in an order that
+makes the guarantees hold:
 
 1. One send runs at a time per state database (an exclusive lock on a file beside it,
    released by the kernel if the process dies). A second run waits briefly, then leaves.
-2. Rows a dead run left in 'sending' were in flight: they go back to 'pending'.
-3. Due notices get a ledger row per current recipient; notices past their grace period
-   are marked expired instead (and reported), unless they expired before the first send.
-4. Rows are claimed ('sending', committed) before the transport is called, and marked
+2. The plan is made from the ledger as it is once the lock is held, so rows in 'sending'
+   were left by a dead run.
+3. Rows are claimed ('sending', committed) before the transport is called, and marked
    'sent' only after it accepted them. A crash between the two repeats only those rows.
 """
 
@@ -23,22 +23,25 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ctmaint.changes import Change, change_notices
+from ctmaint.changes import Change
 from ctmaint.contacts import Contact
 from ctmaint.delivery import Transport
 from ctmaint.errors import CtmaintError, DeliveryError
-from ctmaint.ledger import EXPIRED, PENDING, Deliveries, Ledger
-from ctmaint.notices import Audience, Notice, Recipient, lookahead, plan, recipients
+from ctmaint.ledger import Deliveries, Ledger
+from ctmaint.notices import Audience, Notice, Recipient, lookahead
 from ctmaint.policy import Policy
 from ctmaint.publish import write_atomic
-from ctmaint.schedule import Window, on_status_page
+from ctmaint.schedule import Window
+from ctmaint.sendplan import Deliver, Due, Expire, LedgerView, SendPlan, decide
 from ctmaint.times import utc_z
+from ctmaint.vocabulary import DeliveryState
 
 if TYPE_CHECKING:
     from ctmaint.render.message import Message
 
 EPOCH_KEY = "send_epoch"
 LOCK_WAIT_S = 30.0
+PENDING, SENDING, UNCERTAIN = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.UNCERTAIN
 
 
 @dataclass
@@ -52,6 +55,7 @@ class SendReport:
     recovered: int = 0
     resent_uncertain: int = 0
     given_up: int = 0
+    cancelled: int = 0
     posts: int = 0
     expired: list[tuple[str, int]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
@@ -70,63 +74,9 @@ class SendReport:
             notes.append(f"{self.resent_uncertain} unanswered last time, sent once more")
         if self.given_up:
             notes.append(f"{self.given_up} unanswered twice, given up")
+        if self.cancelled:
+            notes.append(f"{self.cancelled} not sent: their window was cancelled")
         return line + (f" ({'; '.join(notes)})" if notes else "")
-
-
-@dataclass(frozen=True)
-class Due:
-    """A notice to act on now, with its current recipients and any note to add."""
-
-    notice: Notice
-    recipients: list[Recipient]
-    note: str = ""
-
-
-def due_notices(
-    policy: Policy,
-    windows: Sequence[Window],
-    changes: Sequence[Change],
-    contacts: Sequence[Contact],
-    deliveries: Deliveries,
-    now: datetime,
-) -> list[Due]:
-    """Notices whose due time has come (expired ones included), oldest first.
-
-    Timed notices go to the contacts using the window's products; notices of changes
-    (cancel, reschedule, extend, follow-up) to everyone already sent a notice of it.
-    """
-    notices = plan(policy, windows) + change_notices(policy, windows, changes)
-    due = sorted((n for n in notices if n.due <= now), key=lambda n: (n.due, n.id))
-    return [
-        Due(notice, addressees(notice, contacts, deliveries), _edit_note(notice, deliveries))
-        for notice in due
-    ]
-
-
-def addressees(
-    notice: Notice, contacts: Sequence[Contact], deliveries: Deliveries
-) -> list[Recipient]:
-    """Who gets ``notice``: by product, or (notices of changes) everyone already told."""
-    if not notice.to_told:
-        return recipients(contacts, notice.window)
-    known: dict[str, Recipient] = {}
-    for contact in contacts:  # the first row of an address decides, as in recipients()
-        known.setdefault(contact.email.lower(), Recipient.of(contact))
-    return [
-        known.get(address) or Recipient(address, "", account, account, None)
-        for address, account in deliveries.told(notice.window.id).items()
-    ]
-
-
-def _edit_note(notice: Notice, deliveries: Deliveries) -> str:
-    """No silent change: a notice after an edit says what changed since the last one."""
-    window = notice.window
-    if notice.note or window.edited_at is None:
-        return notice.note
-    last = deliveries.last_sent(window.id)
-    if last is None or window.edited_at <= last:
-        return ""
-    return f"Updated since our last notice: {', '.join(window.edited_fields)}."
 
 
 def span(policy: Policy, now: datetime) -> tuple[datetime, datetime]:
@@ -135,38 +85,85 @@ def span(policy: Policy, now: datetime) -> tuple[datetime, datetime]:
     return now - back, now + lookahead(policy)
 
 
-def send(
+def view(deliveries: Deliveries) -> LedgerView:
+    """The ledger as the send plan reads it."""
+    epoch = deliveries.setting(EPOCH_KEY)
+    return LedgerView(
+        deliveries.rows(),
+        frozenset(deliveries.posted()),
+        datetime.fromisoformat(epoch) if epoch else None,
+    )
+
+
+def make_plan(
     policy: Policy,
     ledger: Ledger,
     windows: Sequence[Window],
     changes: Sequence[Change],
     contacts: Sequence[Contact],
+    now: datetime,
+) -> SendPlan:
+    return decide(policy, windows, changes, contacts, view(Deliveries(ledger)), now)
+
+
+def describe(plan: SendPlan) -> SendReport:
+    """The report `send --dry-run` prints: the plan, with the counts `send` would report."""
+    report = SendReport(
+        sent=plan.deliveries,
+        recovered=plan.resent_in_flight,
+        resent_uncertain=len(plan.resend_uncertain),
+        given_up=len(plan.give_up),
+        failed=len(plan.give_up),
+        cancelled=len(plan.cancel),
+    )
+    for step in plan.steps:
+        notice_id = step.notice.id if isinstance(step, Expire) else step.due.notice.id
+        if isinstance(step, Expire):
+            report.expired.append((notice_id, step.count))
+            report.actions.append(f"would mark {notice_id} expired ({step.count} recipients)")
+            continue
+        if step.send:
+            names = ", ".join(r.email for r in step.send)
+            report.actions.append(f"would send {notice_id} to {len(step.send)}: {names}")
+        if step.post:
+            report.posts += 1
+            report.actions.append(f"would post {notice_id} to the status page")
+    return report
+
+
+def send(
+    policy: Policy,
+    ledger: Ledger,
+    plan: SendPlan,
     transport: Transport,
     notices_dir: Path,
     now: datetime,
 ) -> SendReport:
-    """Deliver and post every due notice. Call while holding :func:`send_lock`."""
+    """Carry out ``plan`` (made with the send lock held); see the module docstring."""
     deliveries = Deliveries(ledger)
-    report = SendReport(recovered=deliveries.recover_in_flight(now))
-    report.resent_uncertain, report.given_up = deliveries.retry_uncertain(now)
-    report.failed += report.given_up
-    epoch = datetime.fromisoformat(deliveries.set_setting_once(EPOCH_KEY, utc_z(now)))
-    posted = deliveries.posted()
+    deliveries.set_setting_once(EPOCH_KEY, utc_z(plan.epoch))
+    report = SendReport(
+        recovered=plan.resent_in_flight,
+        resent_uncertain=len(plan.resend_uncertain),
+        given_up=len(plan.give_up),
+        failed=len(plan.give_up),
+        cancelled=len(plan.cancel),
+    )
+    _resolve(deliveries, plan, now)
     try:
-        for due in due_notices(policy, windows, changes, contacts, deliveries, now):
-            notice = due.notice
-            if notice.is_expired(now):
-                _expire(deliveries, due, epoch, now, report)
+        for step in plan.steps:
+            if isinstance(step, Expire):
+                _expire(deliveries, step, now, report)
                 continue
-            addresses = [(r.email, r.account) for r in due.recipients]
+            notice = step.due.notice
             deliveries.add(
-                notice.id, notice.window.id, notice.stage, addresses, PENDING,
-                notice.due, notice.expires, now,
+                notice.id, notice.window.id, notice.stage,
+                [(r.email, r.account) for r in step.new], PENDING, notice.due, notice.expires, now,
             )  # fmt: skip
-            if on_status_page(policy, notice.window) and notice.id not in posted:
-                _post(deliveries, due, policy, notices_dir, now)
+            if step.post:
+                _post(deliveries, step.due, policy, notices_dir, now)
                 report.posts += 1
-            _deliver(deliveries, due, policy, transport, now, report)
+            _deliver(deliveries, step, policy, transport, now, report)
     finally:
         if report.posts:
             write_index(deliveries, policy, notices_dir, now)
@@ -174,51 +171,65 @@ def send(
     return report
 
 
-def _expire(
-    deliveries: Deliveries, due: Due, epoch: datetime, now: datetime, report: SendReport
-) -> None:
-    notice = due.notice
-    if notice.expires <= epoch:
-        return  # it expired before ctmaint sent anything here: not a notice we missed
-    if deliveries.recipients(notice.id):
-        # It went out (or began to): what is still undelivered expires. A contact added
-        # since is not reported as having missed it.
-        count = deliveries.expire(notice.id, now)
-    else:  # missed entirely while send was not running: record who missed it
-        addresses = [(r.email, r.account) for r in due.recipients]
-        count = deliveries.add(
-            notice.id, notice.window.id, notice.stage, addresses, EXPIRED,
-            notice.due, notice.expires, now,
-        )  # fmt: skip
+def _resolve(deliveries: Deliveries, plan: SendPlan, now: datetime) -> None:
+    """The plan's decisions on rows left by earlier runs and on cancelled windows."""
+    deliveries.set_state(
+        plan.cancel, DeliveryState.CANCELLED, "not sent: the window was cancelled", now,
+        only_from=(PENDING, SENDING, UNCERTAIN),
+    )  # fmt: skip
+    deliveries.set_state(
+        plan.recover, PENDING, "in flight when an earlier run stopped; sent again", now,
+        only_from=(SENDING,),
+    )  # fmt: skip
+    deliveries.set_state(
+        plan.resend_uncertain, PENDING,
+        "the last attempt got no answer after sending; sent once more", now,
+        only_from=(UNCERTAIN,), resent_uncertain=True,
+    )  # fmt: skip
+    deliveries.set_state(
+        plan.give_up, DeliveryState.FAILED,
+        "no answer after sending, twice; not sent again (check the provider's activity log)",
+        now, only_from=(UNCERTAIN,),
+    )  # fmt: skip
+
+
+def _expire(deliveries: Deliveries, step: Expire, now: datetime, report: SendReport) -> None:
+    notice = step.notice
+    count = deliveries.set_state(
+        [(notice.id, address) for address in step.waiting], DeliveryState.EXPIRED, None, now,
+        only_from=(PENDING,),
+    )  # fmt: skip
+    count += deliveries.add(
+        notice.id, notice.window.id, notice.stage, [(r.email, r.account) for r in step.missed],
+        DeliveryState.EXPIRED, notice.due, notice.expires, now,
+    )  # fmt: skip
     if count:
         report.expired.append((notice.id, count))
 
 
 def _deliver(
     deliveries: Deliveries,
-    due: Due,
+    step: Deliver,
     policy: Policy,
     transport: Transport,
     now: datetime,
     report: SendReport,
 ) -> None:
-    """Deliver ``due`` to its recipients still pending, a batch at a time.
+    """Deliver the step's notice to its recipients, an audience and a batch at a time.
 
     Each batch is claimed (committed) before the transport is called and recorded right
     after, so a run killed at any moment leaves at most one batch in flight.
     """
-    notice = due.notice
-    waiting = set(deliveries.pending(notice.id))
+    notice = step.due.notice
     groups: dict[Audience, list[Recipient]] = {}
-    for recipient in due.recipients:
-        if recipient.email in waiting:
-            groups.setdefault(recipient.audience, []).append(recipient)
+    for recipient in step.send:
+        groups.setdefault(recipient.audience, []).append(recipient)
     if not groups:
         return
     from ctmaint.render.message import render_message
 
     for audience, group in groups.items():
-        message = render_message(notice, audience, policy, now, due.note)
+        message = render_message(notice, audience, policy, now, step.due.note)
         for start in range(0, len(group), transport.batch_size):
             batch = group[start : start + transport.batch_size]
             claimed = set(deliveries.claim(notice.id, (r.email for r in batch), now))
@@ -261,7 +272,12 @@ def _deliver_batch(
             report.deferred.append(f"{notice.id} to {outcome.recipient}: {outcome.error}")
 
 
-_LEDGER_STATE = {"sent": "sent", "failed": "failed", "retry": "pending", "uncertain": "uncertain"}
+_LEDGER_STATE = {
+    "sent": DeliveryState.SENT,
+    "failed": DeliveryState.FAILED,
+    "retry": DeliveryState.PENDING,
+    "uncertain": DeliveryState.UNCERTAIN,
+}
 
 
 def _post(
@@ -282,43 +298,6 @@ def write_index(deliveries: Deliveries, policy: Policy, notices_dir: Path, now: 
     from ctmaint.render.statuspage import index_json
 
     write_atomic(notices_dir / "index.json", index_json(policy, deliveries.posts(), now))
-
-
-def dry_run(
-    policy: Policy,
-    ledger: Ledger,
-    windows: Sequence[Window],
-    changes: Sequence[Change],
-    contacts: Sequence[Contact],
-    now: datetime,
-) -> SendReport:
-    """What :func:`send` would do at ``now``, computed on a snapshot; changes nothing."""
-    deliveries = Deliveries(ledger)
-    states = deliveries.states()
-    done = {(row.notice_id, row.recipient) for row in deliveries.rows() if row.state != PENDING}
-    epoch_text = deliveries.setting(EPOCH_KEY)
-    epoch = datetime.fromisoformat(epoch_text) if epoch_text else now
-    posted = deliveries.posted()
-    report = SendReport()
-    for due in due_notices(policy, windows, changes, contacts, deliveries, now):
-        notice = due.notice
-        waiting = [r for r in due.recipients if (notice.id, r.email) not in done]
-        if notice.is_expired(now):
-            counts = states.get(notice.id, {})
-            undelivered = sum(counts.get(state, 0) for state in ("pending", "sending", "uncertain"))
-            count = undelivered if counts else len(due.recipients)  # as _expire decides
-            if notice.expires > epoch and count:
-                report.expired.append((notice.id, count))
-                report.actions.append(f"would mark {notice.id} expired ({count} recipients)")
-            continue
-        if waiting:
-            report.sent += len(waiting)
-            names = ", ".join(r.email for r in waiting)
-            report.actions.append(f"would send {notice.id} to {len(waiting)}: {names}")
-        if on_status_page(policy, notice.window) and notice.id not in posted:
-            report.posts += 1
-            report.actions.append(f"would post {notice.id} to the status page")
-    return report
 
 
 @contextmanager

@@ -11,9 +11,17 @@ from dataclasses import dataclass
 
 
 class CtmaintError(Exception):
-    """Base class: a problem the user can fix. ``exit_code`` is what the CLI returns."""
+    """Base class: a problem the user can fix. ``exit_code`` is what the CLI returns.
+
+    ``subject`` names the input the message is about (``reason``, ``start``...) in the
+    core's words; the CLI, which alone knows its option names, may name the option too.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, subject: str | None = None) -> None:
+        super().__init__(message)
+        self.subject = subject
 
 
 class UsageError(CtmaintError):

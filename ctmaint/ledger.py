@@ -18,12 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ctmaint.errors import StateError
-
-if TYPE_CHECKING:
-    from ctmaint.changes import Change
+from ctmaint.vocabulary import DeliveryState
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: operator changes to windows (added, edited, moved, cancelled...), in order.
@@ -72,6 +70,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: an uncertain delivery is resent once, whatever attempts came before it.
     ("ALTER TABLE deliveries ADD COLUMN resent_uncertain INTEGER NOT NULL DEFAULT 0",),
+    # 4: one window per id: two operators adding work at once cannot both take an id.
+    ("CREATE UNIQUE INDEX one_add_per_window ON changes (window_id) WHERE kind = 'add'",),
+    # 5: 'cancelled' rows: notices of a window cancelled before they reached the recipient.
+    # SQLite cannot alter a CHECK constraint: the table is rebuilt, rows kept as they are.
+    (
+        """CREATE TABLE deliveries_5 (
+            notice_id TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            window_id TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            account TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed',
+                'expired', 'uncertain', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            due_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            transport TEXT,
+            message_id TEXT,
+            error TEXT,
+            resent_uncertain INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (notice_id, recipient)
+        )""",
+        "INSERT INTO deliveries_5 SELECT notice_id, recipient, window_id, stage, account, state,"
+        " attempts, due_at, expires_at, updated_at, sent_at, transport, message_id, error,"
+        " resent_uncertain FROM deliveries",
+        "DROP TABLE deliveries",
+        "ALTER TABLE deliveries_5 RENAME TO deliveries",
+        "CREATE INDEX deliveries_by_state ON deliveries (state, due_at)",
+        "CREATE INDEX deliveries_by_window ON deliveries (window_id)",
+    ),
 )
 
 BUSY_TIMEOUT_S = 30.0
@@ -83,6 +113,7 @@ class Ledger:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.db = connection
         self.path = path
+        self._depth = 0
 
     @property
     def schema_version(self) -> int:
@@ -90,13 +121,27 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the write lock at once (no upgrade deadlocks)."""
+        """A write transaction that takes the write lock at once (no upgrade deadlocks).
+
+        Nested uses join the outermost one, so a use case can read, check and write in
+        one transaction through methods that each ask for one.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.db
+            finally:
+                self._depth -= 1
+            return
         self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield self.db
         except BaseException:
+            self._depth = 0
             self.db.execute("ROLLBACK")
             raise
+        self._depth = 0
         self.db.execute("COMMIT")
 
     def close(self) -> None:
@@ -195,12 +240,11 @@ def _migrate(ledger: Ledger) -> None:
 
 
 # -- deliveries ------------------------------------------------------------------------------
-# A delivery is one (notice, recipient) row. Its life: pending -> sending (claimed, committed
-# before the transport is called) -> sent | failed | pending (retry) | uncertain. A run
+# A delivery is one (notice, recipient) row; its states are :class:`DeliveryState`. A run
 # that dies leaves rows in 'sending'; the next run, holding the send lock, knows they were
-# in flight and sends them again. 'expired' rows are notices that came too late to send.
+# in flight and decides what to do with them (see :mod:`ctmaint.sendplan`).
 
-PENDING, EXPIRED = "pending", "expired"
+RowKey = tuple[str, str]  # (notice id, recipient)
 
 
 @dataclass(frozen=True)
@@ -210,20 +254,30 @@ class DeliveryRow:
     window_id: str
     stage: str
     account: str
-    state: str
+    state: DeliveryState
     attempts: int
     sent_at: str | None
     transport: str | None
     message_id: str | None
     error: str | None
+    resent_uncertain: bool = False
+
+    @property
+    def key(self) -> RowKey:
+        return self.notice_id, self.recipient
 
 
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
 class Deliveries:
-    """Queries on the delivery ledger. Each method is one transaction."""
+    """Queries on the delivery ledger. Each method is one transaction (or joins the one
+    its caller holds)."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
@@ -236,8 +290,9 @@ class Deliveries:
         """Store ``value`` unless ``key`` has one; return the stored value."""
         with self.ledger.transaction() as db:
             db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", (key, value))
-        stored = self.setting(key)
-        assert stored is not None
+            stored = self.setting(key)
+        if stored is None:
+            raise StateError(f"the state database {self.ledger.path} lost the setting {key}")
         return stored
 
     def add(
@@ -246,22 +301,20 @@ class Deliveries:
         window_id: str,
         stage: str,
         recipients: Iterable[tuple[str, str]],
-        state: str,
+        state: DeliveryState,
         due: datetime,
         expires: datetime,
         now: datetime,
     ) -> int:
         """Add a row per ``(address, account)`` not yet in the ledger; return how many.
 
-        Writes nothing (no transaction, no fsync) when every recipient has a row: a cron
+        Writes nothing (no transaction, no fsync) when there is nothing to add: a cron
         tick with nothing new stays cheap.
         """
-        known = self.recipients(notice_id)
         times = (_utc(due), _utc(expires), _utc(now))
         rows = [
-            (notice_id, address, window_id, stage, account, state, *times)
+            (notice_id, address, window_id, stage, account, str(state), *times)
             for address, account in recipients
-            if address not in known
         ]
         if not rows:
             return 0
@@ -275,78 +328,49 @@ class Deliveries:
             )
             return db.total_changes - before
 
-    def recipients(self, notice_id: str) -> set[str]:
-        """Every address with a row for ``notice_id``, whatever its state."""
-        cursor = self.ledger.db.execute(
-            "SELECT recipient FROM deliveries WHERE notice_id = ?", (notice_id,)
-        )
-        return {str(row[0]) for row in cursor}
+    def set_state(
+        self,
+        keys: Iterable[RowKey],
+        state: DeliveryState,
+        error: str | None,
+        now: datetime,
+        *,
+        only_from: Iterable[DeliveryState],
+        resent_uncertain: bool = False,
+    ) -> int:
+        """Move the rows ``keys`` that are in one of ``only_from`` to ``state``; return how
+        many moved. The condition on the old state makes each move safe to repeat."""
+        sources = [str(s) for s in only_from]
+        flag = ", resent_uncertain = 1" if resent_uncertain else ""
+        rows = [
+            (str(state), _utc(now), error, notice_id, address, *sources)
+            for notice_id, address in keys
+        ]
+        if not rows:
+            return 0
+        with self.ledger.transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "UPDATE deliveries SET state = ?, updated_at = ?, error = COALESCE(?, error)"
+                f"{flag} WHERE notice_id = ? AND recipient = ?"
+                f" AND state IN ({_marks(len(sources))})",
+                rows,
+            )
+            return db.total_changes - before
 
-    def expire(self, notice_id: str, now: datetime) -> int:
-        """Mark the notice's undelivered rows expired; return how many."""
+    def cancel_undelivered(self, window_id: str, keep_stage: str, now: datetime) -> int:
+        """A window was cancelled: its notices still waiting (pending, or uncertain after no
+        answer) are never sent. Rows in 'sending' belong to a run in progress, which
+        records them; the next run resolves them. ``keep_stage`` (the cancel notice's own
+        stage) is left alone."""
         with self.ledger.transaction() as db:
             cursor = db.execute(
-                "UPDATE deliveries SET state = 'expired', updated_at = ?"
-                " WHERE notice_id = ? AND state IN ('pending', 'sending', 'uncertain')",
-                (_utc(now), notice_id),
+                "UPDATE deliveries SET state = 'cancelled', updated_at = ?,"
+                " error = 'not sent: the window was cancelled'"
+                " WHERE window_id = ? AND state IN ('pending', 'uncertain') AND stage != ?",
+                (_utc(now), window_id, keep_stage),
             )
             return cursor.rowcount
-
-    def recover_in_flight(self, now: datetime) -> int:
-        """Rows a dead run left in 'sending' go back to 'pending'. Call with the send lock."""
-        with self.ledger.transaction() as db:
-            cursor = db.execute(
-                "UPDATE deliveries SET state = 'pending', updated_at = ?,"
-                " error = 'in flight when an earlier run stopped; sent again'"
-                " WHERE state = 'sending'",
-                (_utc(now),),
-            )
-            return cursor.rowcount
-
-    def retry_uncertain(self, now: datetime) -> tuple[int, int]:
-        """Uncertain rows (no answer after sending) are sent once more, then given up.
-
-        Returns (sent again, given up). Call with the send lock, before claiming.
-        """
-        with self.ledger.transaction() as db:
-            again = db.execute(
-                "UPDATE deliveries SET state = 'pending', updated_at = ?, resent_uncertain = 1,"
-                " error = 'the last attempt got no answer after sending; sent once more'"
-                " WHERE state = 'uncertain' AND resent_uncertain = 0",
-                (_utc(now),),
-            ).rowcount
-            given_up = db.execute(
-                "UPDATE deliveries SET state = 'failed', updated_at = ?,"
-                " error = 'no answer after sending, twice; not sent again"
-                " (check the provider''s activity log)'"
-                " WHERE state = 'uncertain'",
-                (_utc(now),),
-            ).rowcount
-        return again, given_up
-
-    def told(self, window_id: str) -> dict[str, str]:
-        """``address -> account`` of everyone sent any notice of ``window_id``."""
-        cursor = self.ledger.db.execute(
-            "SELECT recipient, account FROM deliveries WHERE window_id = ? AND state = 'sent'"
-            " ORDER BY recipient",
-            (window_id,),
-        )
-        return {str(address): str(account) for address, account in cursor}
-
-    def last_sent(self, window_id: str) -> datetime | None:
-        row = self.ledger.db.execute(
-            "SELECT max(sent_at) FROM deliveries WHERE window_id = ? AND state = 'sent'",
-            (window_id,),
-        ).fetchone()
-        return datetime.fromisoformat(row[0]) if row and row[0] else None
-
-    def pending(self, notice_id: str) -> list[str]:
-        """Addresses whose delivery of ``notice_id`` is pending."""
-        cursor = self.ledger.db.execute(
-            "SELECT recipient FROM deliveries WHERE notice_id = ? AND state = 'pending'",
-            (notice_id,),
-        )
-        return [str(row[0]) for row in cursor]
 
     def claim(self, notice_id: str, recipients: Iterable[str], now: datetime) -> list[str]:
         """Atomically move the notice's pending rows for ``recipients`` to 'sending'.
@@ -373,7 +397,7 @@ class Deliveries:
     def record(
         self,
         notice_id: str,
-        outcomes: Iterable[tuple[str, str, str | None, str | None]],
+        outcomes: Iterable[tuple[str, DeliveryState, str | None, str | None]],
         transport: str,
         now: datetime,
     ) -> None:
@@ -387,19 +411,29 @@ class Deliveries:
                 " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"
                 " WHERE notice_id = ? AND recipient = ? AND state = 'sending'",
                 [
-                    (state, message_id, error, transport, stamp, state, stamp, notice_id, address)
+                    (str(state), message_id, error, transport, stamp, str(state), stamp,
+                     notice_id, address)
                     for address, state, message_id, error in outcomes
                 ],
-            )
+            )  # fmt: skip
 
     def rows(self) -> list[DeliveryRow]:
         """Every delivery, in due order."""
         cursor = self.ledger.db.execute(
             "SELECT notice_id, recipient, window_id, stage, account, state, attempts,"
-            " sent_at, transport, message_id, error FROM deliveries"
+            " sent_at, transport, message_id, error, resent_uncertain FROM deliveries"
             " ORDER BY due_at, notice_id, recipient"
         )
-        return [DeliveryRow(*row) for row in cursor]
+        return [
+            DeliveryRow(
+                notice_id=notice_id, recipient=recipient, window_id=window_id, stage=stage,
+                account=account, state=DeliveryState(state), attempts=attempts,
+                sent_at=sent_at, transport=transport, message_id=message_id, error=error,
+                resent_uncertain=bool(resent),
+            )
+            for (notice_id, recipient, window_id, stage, account, state, attempts, sent_at,
+                 transport, message_id, error, resent) in cursor
+        ]  # fmt: skip
 
     def states(self) -> dict[str, dict[str, int]]:
         """``notice id -> state -> count`` over the whole ledger."""
@@ -435,36 +469,60 @@ class Deliveries:
         return [dict(zip(keys, row, strict=True)) for row in cursor]
 
 
+@dataclass(frozen=True)
+class StoredChange:
+    """One row of the change log as stored: ``fields`` is the decoded JSON object."""
+
+    seq: int
+    window_id: str
+    kind: str
+    fields: dict[str, Any]
+    made_at: datetime
+    made_by: str
+
+
 class Changes:
-    """The log of operator changes, oldest first."""
+    """The log of operator changes, oldest first. It stores what it is given; what a
+    change means is :mod:`ctmaint.changes`'s business."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
-    def all(self) -> list[Change]:
-        from ctmaint.changes import Change
-
+    def all(self) -> list[StoredChange]:
         cursor = self.ledger.db.execute(
             "SELECT seq, window_id, kind, fields, made_at, made_by FROM changes ORDER BY seq"
         )
-        return [
-            Change(seq, window_id, kind, json.loads(fields), datetime.fromisoformat(made_at), by)
-            for seq, window_id, kind, fields, made_at, by in cursor
-        ]
+        try:
+            return [
+                StoredChange(seq, window_id, kind, json.loads(fields),
+                             datetime.fromisoformat(made_at), by)
+                for seq, window_id, kind, fields, made_at, by in cursor
+            ]  # fmt: skip
+        except ValueError as error:
+            raise StateError(
+                f"the change log in {self.ledger.path} cannot be read ({error}); "
+                "restore the state database from a backup"
+            ) from None
 
     def add(
         self, window_id: str, kind: str, fields: dict[str, Any], made_at: datetime, made_by: str
     ) -> None:
+        """Append one change. Raises :class:`WindowTaken` if ``kind`` is 'add' and the id
+        is already used (the unique index of migration 4)."""
         with self.ledger.transaction() as db:
-            db.execute(
-                "INSERT INTO changes (window_id, kind, fields, made_at, made_by)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (window_id, kind, json.dumps(fields, sort_keys=True), _utc(made_at), made_by),
-            )
-            if kind == "cancel":  # undelivered notices of a cancelled window are not sent
+            try:
                 db.execute(
-                    "UPDATE deliveries SET state = 'expired', updated_at = ?,"
-                    " error = 'not sent: the window was cancelled'"
-                    " WHERE window_id = ? AND state IN ('pending', 'uncertain')",
-                    (_utc(made_at), window_id),
+                    "INSERT INTO changes (window_id, kind, fields, made_at, made_by)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (window_id, kind, json.dumps(fields, sort_keys=True), _utc(made_at), made_by),
                 )
+            except sqlite3.IntegrityError:
+                raise WindowTaken(window_id) from None
+
+
+class WindowTaken(StateError):
+    """Another change already added a window with this id."""
+
+    def __init__(self, window_id: str) -> None:
+        super().__init__(f"the window id {window_id} is already taken")
+        self.window_id = window_id

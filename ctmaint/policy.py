@@ -23,14 +23,13 @@ from ctmaint.contacts import is_email
 from ctmaint.errors import PolicyError, Problem
 from ctmaint.rules import CronRule, CycleRule, Rule
 from ctmaint.times import parse_duration, parse_local_time, parse_zone
+from ctmaint.vocabulary import LEAD_STAGES, TIMED_STAGES, UNSCHEDULED_STAGES, Impact, Stage
 
 EMBEDDED = "<embedded policy>"
-IMPACTS = ("NO-IMPACT", "REDUCED-REDUNDANCY", "DEGRADED", "OUTAGE")
-TIMED_STAGES = ("week-before", "day-before", "start", "complete")
-LEAD_STAGES = ("week-before", "day-before")
-UNSCHEDULED_STAGES = ("announce", "start", "complete")
+IMPACTS = tuple(Impact)
 TRANSPORTS = ("outbox", "sendgrid")
 UNSCHEDULED = "unscheduled"
+MAX_PUBLISH_DAYS = 3660  # ten years each way: feeds stay readable and times stay in range
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 T = TypeVar("T")
@@ -73,11 +72,11 @@ class CalendarSpec:
     rule: Rule
     duration: timedelta
     products: tuple[str, ...]
-    impact: str
+    impact: Impact
     summary: str
     description: str
     justification: str
-    notices: tuple[str, ...]
+    notices: tuple[Stage, ...]
     status_page: bool
     skip: frozenset[date]
 
@@ -86,9 +85,10 @@ class CalendarSpec:
 class UnscheduledSpec:
     avoid_from: time
     avoid_until: time
-    impact: str
-    notices: tuple[str, ...]
+    impact: Impact
+    notices: tuple[Stage, ...]
     status_page: bool
+    max_duration: timedelta = timedelta(days=31)  # the longest an operator's window may be
 
 
 @dataclass(frozen=True)
@@ -268,8 +268,8 @@ class _Reader:
         days_back = self.value(publish, "days_back", "publish", int, 90)
         days_ahead = self.value(publish, "days_ahead", "publish", int, 365)
         for key, days in (("days_back", days_back), ("days_ahead", days_ahead)):
-            if days is not None and days < 0:
-                self.fail(f"publish.{key}", f"must be 0 or more days, not {days}")
+            if days is not None and not 0 <= days <= MAX_PUBLISH_DAYS:
+                self.fail(f"publish.{key}", f"must be 0 to {MAX_PUBLISH_DAYS} days, not {days}")
         contacts = self.value(provider_table, "contacts", "provider", str, "contacts.csv")
         sendgrid = self.sendgrid(self.table(data, "sendgrid", "sendgrid"))
         if self.problems or provider is None or unscheduled is None:
@@ -412,11 +412,11 @@ class _Reader:
             rule=rule,
             duration=duration,
             products=affected,
-            impact=impact,
+            impact=Impact(impact),
             summary=texts["summary"] or "",
             description=texts["description"] or "",
             justification=texts["justification"] or "",
-            notices=notices,
+            notices=tuple(Stage(n) for n in notices),
             status_page=bool(status_page),
             skip=skip,
         )
@@ -495,7 +495,9 @@ class _Reader:
     def unscheduled(self, table: dict[str, Any]) -> UnscheduledSpec | None:
         where = "unscheduled"
         self.known_keys(
-            table, where, ("avoid_from", "avoid_until", "impact", "notices", "status_page")
+            table,
+            where,
+            ("avoid_from", "avoid_until", "impact", "notices", "status_page", "max_duration"),
         )
         avoid_from = self.convert(
             f"{where}.avoid_from",
@@ -519,9 +521,26 @@ class _Reader:
                     f"{where}.notices", f"'{stage}' is not one of {', '.join(UNSCHEDULED_STAGES)}"
                 )
         status_page = self.value(table, "status_page", where, bool, True)
+        longest = self.convert(
+            f"{where}.max_duration",
+            self.value(table, "max_duration", where, str, "31d"),
+            parse_duration,
+        )
+        if longest is not None and longest <= timedelta(0):
+            self.fail(f"{where}.max_duration", "must be longer than 0, like 31d")
+            longest = None
         if avoid_from is None or avoid_until is None or impact is None or notices is None:
             return None
-        return UnscheduledSpec(avoid_from, avoid_until, impact, notices, bool(status_page))
+        if longest is None:
+            return None
+        return UnscheduledSpec(
+            avoid_from,
+            avoid_until,
+            Impact(impact),
+            tuple(Stage(n) for n in notices),
+            bool(status_page),
+            longest,
+        )
 
 
 _KIND_NAMES = {

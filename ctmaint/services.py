@@ -6,15 +6,26 @@ Nothing here prints or exits; results are returned as data for the CLI to show.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from ctmaint import changes, dispatch
-from ctmaint.changes import Change
+from ctmaint import changes, dispatch, sendplan
+from ctmaint.changes import (
+    Add,
+    Cancel,
+    Change,
+    Complete,
+    Edit,
+    Extend,
+    FollowUp,
+    Reschedule,
+    WindowEvent,
+    check_author,
+    decode,
+)
 from ctmaint.contacts import Contact, load_contacts
 from ctmaint.delivery import Transport
 from ctmaint.dispatch import SendReport
@@ -24,6 +35,8 @@ from ctmaint.ledger import (
     Deliveries,
     DeliveryRow,
     Ledger,
+    StoredChange,
+    WindowTaken,
     open_ledger,
     open_snapshot,
 )
@@ -38,8 +51,10 @@ from ctmaint.policy import (
     load_policy,
 )
 from ctmaint.publish import write_tree
-from ctmaint.schedule import Window, windows_between
+from ctmaint.reports import History, HistoryEntry, PlannedNotice
+from ctmaint.schedule import Window, elapsed_end, windows_between
 from ctmaint.times import format_duration, human_local
+from ctmaint.vocabulary import WAITING, DeliveryState, Impact, Stage
 
 POLICY_FILE = "ctmaint.toml"
 CONTACTS_FILE = "contacts.csv"
@@ -91,7 +106,7 @@ class Workspace:
         """The operator changes, read from a snapshot: reading them creates no state."""
         if self._changes is None:
             with self.reading() as ledger:
-                self._changes = Changes(ledger).all()
+                self._changes = decode_all(Changes(ledger).all())
         return self._changes
 
     def forget_changes(self) -> None:
@@ -116,6 +131,12 @@ class Workspace:
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
+
+
+def decode_all(stored: list[StoredChange]) -> list[Change]:
+    return [
+        Change(c.seq, c.window_id, decode(c.kind, c.fields), c.made_at, c.made_by) for c in stored
+    ]
 
 
 def schedule(workspace: Workspace, start: datetime, end: datetime) -> list[Window]:
@@ -164,11 +185,10 @@ def upcoming(workspace: Workspace, days: int, product: str | None = None) -> lis
     policy = workspace.policy
     if product is not None and product not in policy.products:
         raise UsageError(
-            f"--product '{product}' is not a product of this policy; "
-            f"known: {', '.join(policy.products)}"
+            f"'{product}' is not a product of this policy; known: {', '.join(policy.products)}",
+            subject="product",
         )
-    if days < 1:
-        raise UsageError(f"--days must be 1 or more, not {days}")
+    check_days(days)
     _ = workspace.ledger  # the state database is created (and migrated) on first use
     now = workspace.now
     windows = schedule(workspace, now, now + timedelta(days=days))
@@ -262,14 +282,13 @@ def init(directory: Path, force: bool = False) -> list[Path]:
 def send(
     workspace: Workspace, transport_name: str | None, notices_dir: Path, dry_run: bool
 ) -> SendReport:
-    """The cron entry point: deliver and post every due notice (see :mod:`ctmaint.dispatch`)."""
+    """The cron entry point: deliver and post every due notice (see :mod:`ctmaint.sendplan`
+    for what is decided and :mod:`ctmaint.dispatch` for how it is carried out)."""
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts  # validated before anything is claimed
     start, end = dispatch.span(policy, now)
     if dry_run:
-        with workspace.reading() as ledger:
-            windows = notice_windows(workspace, start, end)
-            return dispatch.dry_run(policy, ledger, windows, workspace.changes, contacts, now)
+        return dispatch.describe(plan_send(workspace))
     transport = make_transport(transport_name or policy.provider.transport, workspace)
     with dispatch.send_lock(workspace.state) as locked:
         if not locked:
@@ -277,11 +296,20 @@ def send(
                 "another `ctmaint send` on this state database is still running; "
                 "this run did nothing"
             )
+        ledger = workspace.ledger
         windows = notice_windows(workspace, start, end)
-        return dispatch.send(
-            policy, workspace.ledger, windows, workspace.changes, contacts, transport,
-            notices_dir, now,
-        )  # fmt: skip
+        plan = dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
+        return dispatch.send(policy, ledger, plan, transport, notices_dir, now)
+
+
+def plan_send(workspace: Workspace) -> sendplan.SendPlan:
+    """What `send` would do now, decided on a read-only snapshot (``send --dry-run``)."""
+    policy, now = workspace.policy, workspace.now
+    contacts = workspace.contacts
+    start, end = dispatch.span(policy, now)
+    with workspace.reading() as ledger:
+        windows = notice_windows(workspace, start, end)
+        return dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
 
 
 def make_transport(name: str, workspace: Workspace) -> Transport:
@@ -293,20 +321,12 @@ def make_transport(name: str, workspace: Workspace) -> Transport:
         from ctmaint.delivery.sendgrid import SendGridTransport
 
         return SendGridTransport.from_environment(workspace.policy.sendgrid)
-    raise UsageError(f"--transport '{name}' is not a transport; use outbox or sendgrid")
-
-
-@dataclass(frozen=True)
-class PlannedNotice:
-    notice: Notice
-    recipients: int
-    state: str
+    raise UsageError(f"'{name}' is not a transport; use outbox or sendgrid", subject="transport")
 
 
 def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
     """Notices due from a week ago to ``days`` ahead, with recipients and ledger state."""
-    if days < 1:
-        raise UsageError(f"--days must be 1 or more, not {days}")
+    check_days(days)
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts
     first, last = now - timedelta(days=7), now + timedelta(days=days)
@@ -315,53 +335,42 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
     with workspace.reading() as ledger:
         deliveries = Deliveries(ledger)
         states = deliveries.states()
-        shown = []
-        for notice in sorted(notices, key=lambda n: (n.due, n.id)):
-            if not first <= notice.due <= last:
-                continue
-            counts = states.get(notice.id, {})
-            total = sum(counts.values()) or len(dispatch.addressees(notice, contacts, deliveries))
-            state = notice_state(notice, counts, now)
-            if total == 0 and notice.due <= now and state == "pending":
-                state = "sent"  # nobody to tell: nothing is waiting
-            shown.append(PlannedNotice(notice, total, state))
+        told = sendplan.told(deliveries.rows())
+    shown = []
+    for notice in sorted(notices, key=lambda n: (n.due, n.id)):
+        if not first <= notice.due <= last:
+            continue
+        counts = states.get(notice.id, {})
+        total = sum(counts.values()) or len(sendplan.addressees(notice, contacts, told))
+        state = notice_state(notice, counts, now)
+        if total == 0 and notice.due <= now and state == "pending":
+            state = "sent"  # nobody to tell: nothing is waiting
+        shown.append(PlannedNotice(notice, total, state))
     return shown
 
 
+def check_days(days: int) -> None:
+    if not 1 <= days <= MAX_DAYS:
+        raise UsageError(f"the number of days must be 1 to {MAX_DAYS}, not {days}", subject="days")
+
+
+MAX_DAYS = 3660
+
+
 def notice_state(notice: Notice, counts: dict[str, int], now: datetime) -> str:
-    """pending, sent, failed, expired, or partial while some recipients are still pending."""
-    waiting = counts.get("pending", 0) + counts.get("sending", 0) + counts.get("uncertain", 0)
+    """pending, sent, failed, expired, cancelled, or partial while some recipients are still
+    pending."""
+    waiting = sum(counts.get(state, 0) for state in WAITING)
     if not counts:
         return "expired" if notice.is_expired(now) else "pending"
     if waiting:
-        return "partial" if counts.get("sent") else "pending"
-    if counts.get("failed"):
-        return "failed"
-    if counts.get("expired"):
-        return "expired"
+        return "partial" if counts.get(DeliveryState.SENT) else "pending"
+    for state in (DeliveryState.FAILED, DeliveryState.EXPIRED):
+        if counts.get(state):
+            return str(state)
+    if counts.get(DeliveryState.CANCELLED) and not counts.get(DeliveryState.SENT):
+        return str(DeliveryState.CANCELLED)
     return "sent"
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    notice_id: str
-    sent: int
-    failed: int
-    expired: int
-    pending: int
-    uncertain: int
-    first_sent: str | None
-    last_sent: str | None
-    transport: str | None
-    message_ids: list[str]
-    errors: list[str]
-    notes: list[str]
-
-
-@dataclass(frozen=True)
-class History:
-    notices: list[HistoryEntry]
-    changes: list[Change]
 
 
 def history(workspace: Workspace) -> History:
@@ -379,29 +388,39 @@ def _history_entry(notice_id: str, group: list[DeliveryRow]) -> HistoryEntry:
     sent_times = sorted(r.sent_at for r in group if r.sent_at)
     return HistoryEntry(
         notice_id=notice_id,
-        sent=sum(r.state == "sent" for r in group),
-        failed=sum(r.state == "failed" for r in group),
-        expired=sum(r.state == "expired" for r in group),
-        pending=sum(r.state in ("pending", "sending") for r in group),
-        uncertain=sum(r.state == "uncertain" for r in group),
+        sent=sum(r.state is DeliveryState.SENT for r in group),
+        failed=sum(r.state is DeliveryState.FAILED for r in group),
+        expired=sum(r.state is DeliveryState.EXPIRED for r in group),
+        cancelled=sum(r.state is DeliveryState.CANCELLED for r in group),
+        pending=sum(r.state in (DeliveryState.PENDING, DeliveryState.SENDING) for r in group),
+        uncertain=sum(r.state is DeliveryState.UNCERTAIN for r in group),
         first_sent=sent_times[0] if sent_times else None,
         last_sent=sent_times[-1] if sent_times else None,
         transport=next((r.transport for r in group if r.transport), None),
         message_ids=sorted({r.message_id for r in group if r.message_id}),
-        errors=sorted({f"{r.recipient}: {r.error}" for r in group if r.state == "failed"}),
+        errors=sorted(
+            {f"{r.recipient}: {r.error}" for r in group if r.state is DeliveryState.FAILED}
+        ),
         notes=sorted(
-            {f"{r.recipient}: {r.error}" for r in group if r.state != "failed" and r.error}
+            {
+                f"{r.recipient}: {r.error}"
+                for r in group
+                if r.state is not DeliveryState.FAILED and r.error
+            }
         ),
     )
 
 
 # -- operating on windows ------------------------------------------------------------------------
+# Each command reads the change log, checks the change against the window as it stands and
+# appends it, in one transaction that holds the write lock: two operators at once are
+# serialized, never interleaved.
 
 
-def current_window(workspace: Workspace, window_id: str) -> Window:
-    """The window ``window_id`` as it stands after every change; ScheduleError if unknown."""
-    log = changes.group(workspace.changes).get(window_id, [])
-    window = changes.final_window(workspace.policy, window_id, log)
+def window_in(workspace: Workspace, log: list[Change], window_id: str) -> Window:
+    """The window ``window_id`` as ``log`` leaves it; ScheduleError if there is none."""
+    history = changes.group(log).get(window_id, [])
+    window = changes.final_window(workspace.policy, window_id, history)
     if window is None:
         raise ScheduleError(
             f"there is no window '{window_id}'; `ctmaint upcoming` lists window ids"
@@ -409,44 +428,95 @@ def current_window(workspace: Workspace, window_id: str) -> Window:
     return window
 
 
-def _record(
-    workspace: Workspace, window_id: str, kind: str, fields: dict[str, Any], by: str
-) -> None:
-    Changes(workspace.ledger).add(window_id, kind, fields, workspace.now, by)
-    workspace.forget_changes()
+def current_window(workspace: Workspace, window_id: str) -> Window:
+    """The window ``window_id`` as it stands after every change; ScheduleError if unknown."""
+    return window_in(workspace, workspace.changes, window_id)
 
 
-def add(
-    workspace: Workspace,
-    start: datetime,
-    end: datetime,
-    products: list[str],
-    texts: dict[str, str],
-    impact: str | None,
-    urgent: bool,
-    by: str,
-) -> Window:
+def add(workspace: Workspace, work: Add, by: str) -> Window:
     """Record unscheduled work; its announce notice is due on the next send."""
-    existing = list(changes.group(workspace.changes))
-    window_id, fields = changes.check_add(
-        workspace.policy, existing, workspace.now, start, end, products, texts, impact, urgent
-    )
-    _record(workspace, window_id, "add", fields, by)
-    return current_window(workspace, window_id)
+    check_author(by)
+    work.check(workspace.policy, workspace.now)
+    ledger = workspace.ledger
+    with ledger.transaction():
+        log = decode_all(Changes(ledger).all())
+        window_id = changes.next_unscheduled_id(workspace.policy, changes.group(log), work.start)
+        try:
+            Changes(ledger).add(window_id, work.kind, work.to_json(), workspace.now, by)
+        except WindowTaken:  # cannot happen while the log is read under the write lock
+            raise ScheduleError(f"{window_id} was taken meanwhile; run the command again") from None
+    workspace.forget_changes()
+    return work.create(window_id, workspace.policy, workspace.now)
 
 
-def change_window(workspace: Workspace, window_id: str, kind: str, by: str, **args: Any) -> Window:
-    """Validate and record one change (edit, cancel, reschedule, extend, complete, follow-up)."""
-    window = current_window(workspace, window_id)
-    now, policy = workspace.now, workspace.policy
-    checks = {
-        "edit": lambda: changes.check_edit(policy, window, now, args["values"]),
-        "cancel": lambda: changes.check_cancel(window, now, args["reason"]),
-        "reschedule": lambda: changes.check_reschedule(window, now, args["start"], args["end"]),
-        "extend": lambda: changes.check_extend(window, now, args["until"]),
-        "complete": lambda: changes.check_complete(window, now, args["at"] or now),
-        "follow-up": lambda: changes.check_follow_up(window, now, args["notes"]),
+def _change(
+    workspace: Workspace, window_id: str, by: str, make: Callable[[Window], WindowEvent]
+) -> Window:
+    """Read, check and record one change of ``window_id`` in one transaction."""
+    check_author(by)
+    policy, now, ledger = workspace.policy, workspace.now, workspace.ledger
+    with ledger.transaction():
+        window = window_in(workspace, decode_all(Changes(ledger).all()), window_id)
+        event = make(window)
+        event.validate(window, policy, now)
+        Changes(ledger).add(window_id, event.kind, event.to_json(), now, by)
+        if isinstance(event, Cancel):  # undelivered notices of a cancelled window are not sent
+            Deliveries(ledger).cancel_undelivered(window_id, Stage.CANCEL, now)
+    workspace.forget_changes()
+    return event.apply(window, policy, now)
+
+
+def edit(
+    workspace: Workspace,
+    window_id: str,
+    by: str,
+    *,
+    summary: str | None = None,
+    description: str | None = None,
+    justification: str | None = None,
+    products: tuple[str, ...] | None = None,
+    impact: Impact | None = None,
+) -> Window:
+    """Change the details of one window; the next notice carries them."""
+    given = {
+        "summary": summary,
+        "description": description,
+        "justification": justification,
+        "products": products,
+        "impact": impact,
     }
-    fields = checks[kind]()
-    _record(workspace, window_id, kind, fields, by)
-    return current_window(workspace, window_id)
+    values = {key: value for key, value in given.items() if value is not None}
+    return _change(workspace, window_id, by, lambda window: Edit(values))
+
+
+def cancel(workspace: Workspace, window_id: str, reason: str, by: str) -> Window:
+    """Cancel one window; those told of it are told why on the next send."""
+    return _change(workspace, window_id, by, lambda window: Cancel(reason))
+
+
+def reschedule(
+    workspace: Workspace, window_id: str, start: datetime, end: datetime | None, by: str
+) -> Window:
+    """Move one window (keeping its length unless ``end`` is given)."""
+
+    def move(window: Window) -> Reschedule:
+        until = end or elapsed_end(start, window.end - window.start)
+        return Reschedule(start, until, window.start, window.end)
+
+    return _change(workspace, window_id, by, move)
+
+
+def extend(workspace: Workspace, window_id: str, until: datetime, by: str) -> Window:
+    """Lengthen one window."""
+    return _change(workspace, window_id, by, lambda window: Extend(until, window.end))
+
+
+def complete(workspace: Workspace, window_id: str, at: datetime | None, by: str) -> Window:
+    """End one window at ``at`` (default now)."""
+    end = at or workspace.now
+    return _change(workspace, window_id, by, lambda window: Complete(end, window.end))
+
+
+def follow_up(workspace: Workspace, window_id: str, notes: str, by: str) -> Window:
+    """After a window, the note on what it brought, for those told of it."""
+    return _change(workspace, window_id, by, lambda window: FollowUp(notes.strip()))

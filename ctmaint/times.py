@@ -19,6 +19,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ctmaint.errors import UsageError
 
+# The span any time may take: wide enough for every real window, narrow enough that no sum
+# or difference of two such times leaves what datetime can hold (an OverflowError).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+LONGEST_DURATION = timedelta(days=366)
+
 _DURATION = re.compile(r"^(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
 
 
@@ -31,7 +37,10 @@ def parse_duration(text: str) -> timedelta:
     if not text.strip() or match is None:
         raise ValueError(f"'{text}' is not a duration; write it like 30m, 6h, 1h30m, 7d or 3w")
     parts = {key: int(value) for key, value in match.groupdict(default="0").items()}
-    return timedelta(weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"])
+    minutes = ((parts["w"] * 7 + parts["d"]) * 24 + parts["h"]) * 60 + parts["m"]
+    if minutes > LONGEST_DURATION.total_seconds() // 60:
+        raise ValueError(f"'{text}' is longer than {LONGEST_DURATION.days} days")
+    return timedelta(minutes=minutes)
 
 
 def format_duration(span: timedelta) -> str:
@@ -54,22 +63,38 @@ def parse_zone(name: str) -> ZoneInfo:
 
 
 def parse_instant(text: str, option: str) -> datetime:
-    """Read an ISO 8601 date-time that carries an offset (``Z`` or ``+hh:mm``).
+    """Read an ISO 8601 date-time that carries an offset (``Z`` or ``+hh:mm``), between
+    :data:`EARLIEST` and :data:`LATEST`.
 
     ``option`` names the option or key for the error message. Naive times are refused
     rather than guessed: the machine's zone is not the provider's.
     """
+    stripped = text.strip()
     try:
-        value = datetime.fromisoformat(text.strip())
+        value = datetime.fromisoformat(stripped)
     except ValueError:
         raise UsageError(
             f"{option} '{text}' is not an ISO 8601 time; write it like 2026-12-18T22:00-07:00"
         ) from None
     if value.tzinfo is None or value.utcoffset() is None:
+        wall = stripped if "T" in stripped or " " in stripped else f"{stripped}T00:00"
         raise UsageError(
-            f"{option} '{text}' has no UTC offset; add one, like {text}-07:00 or {text}Z"
+            f"{option} '{text}' has no UTC offset; add one, like {wall}-07:00 or {wall}Z"
         )
+    try:
+        check_in_range(value, option)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     return value
+
+
+def check_in_range(moment: datetime, what: str) -> None:
+    """ValueError with a sentence unless ``moment`` lies in [EARLIEST, LATEST)."""
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(
+            f"{what} {moment.isoformat()} is outside the years ctmaint handles "
+            f"({EARLIEST.year} to {LATEST.year - 1})"
+        )
 
 
 def parse_local_time(text: str) -> time:

@@ -83,7 +83,10 @@ def test_a_running_window_is_listed_as_in_progress(run_cli: CliRunner) -> None:
         ),
         pytest.param(["--now", "soon", "upcoming"], 2, "is not an ISO 8601 time", id="bad_now"),
         pytest.param(
-            ["upcoming", "--product", "fax"], 2, "--product 'fax' is not a product", id="product"
+            ["upcoming", "--product", "fax"],
+            2,
+            "'fax' is not a product of this policy; known: teams",
+            id="product",
         ),
         pytest.param(["upcoming", "--days", "0"], 2, "", id="days_zero"),
         pytest.param(["upcoming", "--format", "xml"], 2, "", id="bad_format"),

@@ -8,8 +8,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ctmaint.changes import Change
+from ctmaint.reports import HistoryEntry, PlannedNotice
 from ctmaint.schedule import Window
-from ctmaint.services import HistoryEntry, PlannedNotice
+from ctmaint.sendplan import Expire, SendPlan
 from ctmaint.times import human_local, human_utc, local_iso, utc_z
 
 
@@ -144,7 +145,7 @@ def change_record(change: Change, zone: ZoneInfo) -> dict[str, Any]:
         "change": change.kind,
         "made_at": local_iso(change.made_at, zone),
         "made_by": change.made_by,
-        "fields": change.fields,
+        "fields": change.event.to_json(),
     }
 
 
@@ -156,7 +157,7 @@ def change_table(changes: Sequence[Change], zone: ZoneInfo) -> str:
             c.kind,
             human_local(c.made_at, zone),
             c.made_by,
-            "; ".join(f"{k}={_short(v)}" for k, v in sorted(c.fields.items())),
+            "; ".join(f"{k}={_short(v)}" for k, v in sorted(c.event.to_json().items())),
         ]
         for c in changes
     ]
@@ -167,3 +168,34 @@ def _short(value: object, width: int = 40) -> str:
     text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plan_record(plan: SendPlan) -> dict[str, Any]:
+    """``send --dry-run --format json``: every action of the send plan."""
+    deliveries, posts, expired = [], [], []
+    for step in plan.steps:
+        if isinstance(step, Expire):
+            expired.append({"notice": step.notice.id, "recipients": step.count})
+            continue
+        notice_id = step.due.notice.id
+        if step.send:
+            deliveries.append(
+                {
+                    "notice": notice_id,
+                    "stage": str(step.due.notice.stage),
+                    "window": step.due.notice.window.id,
+                    "recipients": len(step.send),
+                    "addresses": [r.email for r in step.send],
+                }
+            )
+        if step.post:
+            posts.append(notice_id)
+    return {
+        "deliveries": deliveries,
+        "posts": posts,
+        "expired": expired,
+        "in_flight_resent": plan.resent_in_flight,
+        "uncertain_resent": len(plan.resend_uncertain),
+        "given_up": len(plan.give_up),
+        "cancelled": len(plan.cancel),
+    }
