@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar
 
-from ctmaint.errors import ScheduleError, StateError
+from ctmaint.errors import ScheduleError, StateError, UsageError
 from ctmaint.notices import Notice
 from ctmaint.policy import UNSCHEDULED, Policy
 from ctmaint.schedule import Window, windows_between
@@ -559,11 +559,12 @@ def longest(policy: Policy, window: Window) -> timedelta:
 
 
 def check_products(policy: Policy, products: Sequence[str]) -> None:
+    """Products named by an operator; an unknown one is a usage error, as in every command."""
     if not products:
-        raise ScheduleError("no products given; name the products affected", subject="products")
+        raise UsageError("no products given; name the products affected", subject="products")
     unknown = [p for p in products if p not in policy.products]
     if unknown:
-        raise ScheduleError(
+        raise UsageError(
             f"'{unknown[0]}' is not a product; known: {', '.join(policy.products)}",
             subject="products",
         )

@@ -102,7 +102,7 @@ def global_options(
     ] = False,
 ) -> None:
     """Global options; every command obeys --now."""
-    workspace = Workspace.locate(config, state, resolve_now(now), Path.cwd())
+    workspace = Workspace.locate(config, state, resolve_now(now, "--now"), Path.cwd())
     ctx.obj = workspace
     ctx.call_on_close(workspace.close)
 
@@ -469,4 +469,5 @@ OPTIONS = {
     "notes": "--file",
     "days": "--days",
     "transport": "--transport",
+    "force": "--force",
 }

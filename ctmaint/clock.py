@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from ctmaint.times import parse_instant
 
 
-def resolve_now(text: str | None) -> datetime:
-    """``--now``/``CTMAINT_NOW`` if given (ISO 8601 with offset), else the real time in UTC."""
+def resolve_now(text: str | None, source: str) -> datetime:
+    """``text`` if given (ISO 8601 with offset; ``source`` names where it came from in an
+    error), else the real time in UTC."""
     if text:
-        return parse_instant(text, "--now")
+        return parse_instant(text, source)
     return datetime.now(UTC)
 
 

@@ -17,19 +17,20 @@ from ctmaint.contacts import ALL_PRODUCTS, NOTIFY_ROLE, Contact
 from ctmaint.policy import LeadStage, Policy
 from ctmaint.schedule import Window
 from ctmaint.times import at_local
+from ctmaint.vocabulary import Stage, WindowStatus
 
 COMPLETE_GRACE = timedelta(hours=24)
 # Status the window has when a stage's notice goes out (front matter of status posts).
 STAGE_STATUS = {
-    "week-before": "scheduled",
-    "day-before": "scheduled",
-    "announce": "scheduled",
-    "start": "in-progress",
-    "complete": "completed",
-    "cancel": "cancelled",
-    "reschedule": "scheduled",
-    "extend": "in-progress",
-    "follow-up": "completed",
+    Stage.WEEK_BEFORE: WindowStatus.SCHEDULED,
+    Stage.DAY_BEFORE: WindowStatus.SCHEDULED,
+    Stage.ANNOUNCE: WindowStatus.SCHEDULED,
+    Stage.START: WindowStatus.IN_PROGRESS,
+    Stage.COMPLETE: WindowStatus.COMPLETED,
+    Stage.CANCEL: WindowStatus.CANCELLED,
+    Stage.RESCHEDULE: WindowStatus.SCHEDULED,
+    Stage.EXTEND: WindowStatus.IN_PROGRESS,
+    Stage.FOLLOW_UP: WindowStatus.COMPLETED,
 }
 
 
@@ -38,7 +39,7 @@ class Notice:
     """One notice of one window: ``id`` is ``<window id>/<stage>``; times are UTC."""
 
     window: Window
-    stage: str
+    stage: Stage
     due: datetime
     expires: datetime
     ordinal: int = 1  # the second reschedule of a window is <window id>/reschedule-2
@@ -88,7 +89,7 @@ class Audience:
     zone_key: str | None
 
 
-def stages_of(policy: Policy, window: Window) -> tuple[str, ...]:
+def stages_of(policy: Policy, window: Window) -> tuple[Stage, ...]:
     spec = policy.calendars.get(window.calendar)
     return spec.notices if spec is not None else policy.unscheduled.notices
 
@@ -105,17 +106,17 @@ def plan(policy: Policy, windows: Iterable[Window]) -> list[Notice]:
     return sorted(notices, key=lambda n: (n.due, n.id))
 
 
-def notice_for(policy: Policy, window: Window, stage: str) -> Notice | None:
+def notice_for(policy: Policy, window: Window, stage: Stage) -> Notice | None:
     """The notice of ``stage`` for ``window`` with its due and expiry times, in UTC."""
     start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
     if stage in policy.stages:
         due = _lead_due(policy.stages[stage], window, policy.zone)
         return Notice(window, stage, due, start)
-    if stage == "announce":
+    if stage is Stage.ANNOUNCE:
         return Notice(window, stage, window.created_at.astimezone(UTC), end)
-    if stage == "start":
+    if stage is Stage.START:
         return Notice(window, stage, start, end)
-    if stage == "complete":
+    if stage is Stage.COMPLETE:
         return Notice(window, stage, end, end + COMPLETE_GRACE)
     return None
 

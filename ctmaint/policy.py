@@ -510,7 +510,9 @@ class _Reader:
             parse_local_time,
         )
         impact = self.choice(
-            f"{where}.impact", self.value(table, "impact", where, str, "DEGRADED"), IMPACTS
+            f"{where}.impact",
+            self.value(table, "impact", where, str, str(Impact.DEGRADED)),
+            IMPACTS,
         )
         notices = (
             self.strings(table, "notices", where) if "notices" in table else UNSCHEDULED_STAGES

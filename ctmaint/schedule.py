@@ -13,8 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from ctmaint.errors import PolicyError, Problem
 from ctmaint.policy import CalendarSpec, Policy
-
-SCHEDULED, IN_PROGRESS, COMPLETED, CANCELLED = "scheduled", "in-progress", "completed", "cancelled"
+from ctmaint.vocabulary import Impact, WindowStatus
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class Window:
     start: datetime
     end: datetime
     products: tuple[str, ...]
-    impact: str
+    impact: Impact
     summary: str
     description: str
     justification: str
@@ -38,13 +37,13 @@ class Window:
     edited_at: datetime | None = None  # the last `edit`, for "updated since" notes
     edited_fields: tuple[str, ...] = ()
 
-    def status(self, now: datetime) -> str:
+    def status(self, now: datetime) -> WindowStatus:
         """``scheduled``, ``in-progress``, ``completed`` or ``cancelled`` as of ``now``."""
         if self.cancelled:
-            return CANCELLED
+            return WindowStatus.CANCELLED
         if now < self.start:
-            return SCHEDULED
-        return IN_PROGRESS if now < self.end else COMPLETED
+            return WindowStatus.SCHEDULED
+        return WindowStatus.IN_PROGRESS if now < self.end else WindowStatus.COMPLETED
 
     def revision(self, now: datetime) -> Revision:
         """What subscribers should see as of ``now``: status, SEQUENCE and last change.
@@ -66,7 +65,7 @@ class Window:
 
 @dataclass(frozen=True)
 class Revision:
-    status: str
+    status: WindowStatus
     sequence: int
     stamp: datetime  # UTC
 

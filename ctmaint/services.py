@@ -271,7 +271,7 @@ def init(directory: Path, force: bool = False) -> list[Path]:
     existing = [path for path in targets if path.exists()]
     if existing and not force:
         raise CtmaintError(
-            f"{existing[0]} already exists; edit it, or pass --force to overwrite it"
+            f"{existing[0]} already exists; edit it, or overwrite it with force", subject="force"
         )
     directory.mkdir(parents=True, exist_ok=True)
     for path, text in targets.items():

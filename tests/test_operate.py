@@ -276,7 +276,6 @@ BAD_CHANGES = {
         "is not after the current end",
     ),
     "complete_before_start": (["complete", MONTHLY], "is not after the start"),
-    "bad_product": (["edit", MONTHLY, "--products", "fax"], "'fax' is not a product"),
     "nothing": (["edit", MONTHLY], "nothing to edit"),
 }
 

@@ -14,12 +14,13 @@ from zoneinfo import ZoneInfo
 from ctmaint.policy import Policy
 from ctmaint.schedule import Window
 from ctmaint.times import human_local, human_utc
+from ctmaint.vocabulary import Impact
 
 IMPACT_WORDS = {
-    "NO-IMPACT": "no impact on service expected",
-    "REDUCED-REDUNDANCY": "service continues with reduced redundancy",
-    "DEGRADED": "service may be degraded or briefly interrupted",
-    "OUTAGE": "service will be unavailable",
+    Impact.NO_IMPACT: "no impact on service expected",
+    Impact.REDUCED_REDUNDANCY: "service continues with reduced redundancy",
+    Impact.DEGRADED: "service may be degraded or briefly interrupted",
+    Impact.OUTAGE: "service will be unavailable",
 }
 
 
@@ -76,5 +77,10 @@ def headline(window: Window, policy: Policy) -> str:
     start = window.start.astimezone(policy.zone)
     end = window.end.astimezone(policy.zone)
     end_format = "%H:%M %Z" if end.date() == start.date() else "%a %Y-%m-%d %H:%M %Z"
-    prefix = "CANCELLED: " if window.cancelled else ""
-    return f"{prefix}{window.title}: {start:%a %Y-%m-%d %H:%M} to {end.strftime(end_format)}"
+    title = f"{cancelled_prefix(window)}{window.title}"
+    return f"{title}: {start:%a %Y-%m-%d %H:%M} to {end.strftime(end_format)}"
+
+
+def cancelled_prefix(window: Window) -> str:
+    """What goes before a cancelled window's title in feeds and calendars."""
+    return "CANCELLED: " if window.cancelled else ""

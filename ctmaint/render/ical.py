@@ -20,19 +20,20 @@ from icalendar.parser import Contentline
 
 from ctmaint import __version__
 from ctmaint.policy import Policy
-from ctmaint.render.details import details
+from ctmaint.render.details import cancelled_prefix, details
 from ctmaint.render.vtimezone import vtimezone_ics
-from ctmaint.schedule import CANCELLED, COMPLETED, IN_PROGRESS, SCHEDULED, Window
+from ctmaint.schedule import Window
+from ctmaint.vocabulary import Impact, WindowStatus
 
 PUBLIC_ACCOUNT = "ALL-CUSTOMERS"
 REFRESH = timedelta(hours=1)
 _END = b"END:VCALENDAR\r\n"
 _FOLD_AT = 75
 BCOP_STATUS = {
-    SCHEDULED: "CONFIRMED",
-    IN_PROGRESS: "IN-PROCESS",
-    COMPLETED: "COMPLETED",
-    CANCELLED: "CANCELLED",
+    WindowStatus.SCHEDULED: "CONFIRMED",
+    WindowStatus.IN_PROGRESS: "IN-PROCESS",
+    WindowStatus.COMPLETED: "COMPLETED",
+    WindowStatus.CANCELLED: "CANCELLED",
 }
 
 
@@ -108,7 +109,6 @@ def window_event(window: Window, policy: Policy, now: datetime, account: str) ->
     text = details(window, policy).text()
     if provider.status_page:
         text += f"\nStatus page: {provider.status_page}"
-    prefix = "CANCELLED: " if window.cancelled else ""
     start, end = event_times(window.start, window.end, policy.zone)
     event = Event.new(
         uid=f"{window.id}@{provider.domain}",
@@ -118,10 +118,10 @@ def window_event(window: Window, policy: Policy, now: datetime, account: str) ->
         last_modified=revision.stamp,
         sequence=revision.sequence,
         status=STATUS.CANCELLED if window.cancelled else STATUS.CONFIRMED,
-        summary=f"{prefix}{provider.name}: {window.summary}",
+        summary=f"{cancelled_prefix(window)}{provider.name}: {window.summary}",
         description=text,
         categories=["MAINTENANCE", window.calendar.upper()],
-        transparency=TRANSP.TRANSPARENT if window.impact == "NO-IMPACT" else TRANSP.OPAQUE,
+        transparency=TRANSP.TRANSPARENT if window.impact is Impact.NO_IMPACT else TRANSP.OPAQUE,
         url=provider.status_page or None,
     )
     event.add("organizer", _organizer(provider.sender, provider.name))

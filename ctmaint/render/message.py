@@ -24,18 +24,19 @@ from ctmaint.policy import Policy
 from ctmaint.render.details import details
 from ctmaint.render.templates import template
 from ctmaint.times import human_local, local_iso
+from ctmaint.vocabulary import Stage
 
 # stage -> (subject prefix, lead sentence); {title} and {provider} are filled in.
 STAGE_TEXT = {
-    "week-before": ("In one week", "{title} is scheduled to begin in one week."),
-    "day-before": ("Tomorrow", "{title} is scheduled to begin in 24 hours."),
-    "start": ("Started", "{title} has begun."),
-    "complete": ("Completed", "{title} has been completed."),
-    "announce": ("Unscheduled maintenance", "{provider} will perform unscheduled maintenance."),
-    "cancel": ("Cancelled", "{title} has been cancelled."),
-    "reschedule": ("Rescheduled", "{title} has been moved to a new time."),
-    "extend": ("Extended", "{title} will last longer than planned."),
-    "follow-up": ("Follow-up", "What {title} brought."),
+    Stage.WEEK_BEFORE: ("In one week", "{title} is scheduled to begin in one week."),
+    Stage.DAY_BEFORE: ("Tomorrow", "{title} is scheduled to begin in 24 hours."),
+    Stage.START: ("Started", "{title} has begun."),
+    Stage.COMPLETE: ("Completed", "{title} has been completed."),
+    Stage.ANNOUNCE: ("Unscheduled maintenance", "{provider} will perform unscheduled maintenance."),
+    Stage.CANCEL: ("Cancelled", "{title} has been cancelled."),
+    Stage.RESCHEDULE: ("Rescheduled", "{title} has been moved to a new time."),
+    Stage.EXTEND: ("Extended", "{title} will last longer than planned."),
+    Stage.FOLLOW_UP: ("Follow-up", "What {title} brought."),
 }
 
 
@@ -161,9 +162,7 @@ def render_post(notice: Notice, policy: Policy, posted_at: datetime, note: str =
     window = notice.window
     prefix, lead = STAGE_TEXT[notice.stage]
     title = f"{prefix}: {window.title}, {human_local(window.start, policy.zone)}"
-    status = (
-        "cancelled" if notice.stage == "cancel" else STAGE_STATUS.get(notice.stage, "scheduled")
-    )
+    status = str(STAGE_STATUS[notice.stage])
     quote = _yaml_string
     front_matter = {
         "window": quote(window.id),

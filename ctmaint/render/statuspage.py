@@ -18,14 +18,16 @@ from zoneinfo import ZoneInfo
 
 from ctmaint.policy import Policy
 from ctmaint.render.details import details
-from ctmaint.schedule import CANCELLED, COMPLETED, IN_PROGRESS, SCHEDULED, Window
+from ctmaint.schedule import Window
+from ctmaint.vocabulary import Impact, WindowStatus
 
 Json = dict[str, Any]
 STATUS = {
-    SCHEDULED: "scheduled",
-    IN_PROGRESS: "in_progress",
-    COMPLETED: "completed",
-    CANCELLED: "completed",  # Statuspage has no cancelled state; the last update says so
+    WindowStatus.SCHEDULED: "scheduled",
+    WindowStatus.IN_PROGRESS: "in_progress",
+    WindowStatus.COMPLETED: "completed",
+    # Statuspage has no cancelled state; the last update says so
+    WindowStatus.CANCELLED: "completed",
 }
 # A maintenance's status -> the status of the components it affects.
 COMPONENT_STATUS = {
@@ -118,7 +120,9 @@ def page_components(
 ) -> list[Json]:
     """Every product of the policy as a page component, ``under_maintenance`` while a
     posted window affecting it is in progress."""
-    running = {p for w in windows if w.revision(now).status == IN_PROGRESS for p in w.products}
+    running = {
+        p for w in windows if w.revision(now).status is WindowStatus.IN_PROGRESS for p in w.products
+    }
     created = min((w.created_at for w in windows), default=updated, key=lambda m: m.timestamp())
     return [
         _component(policy, product, "under_maintenance" if product in running else "operational",
@@ -132,9 +136,13 @@ def maintenance(window: Window, policy: Policy, now: datetime) -> Json:
     zone = policy.zone
     revision = window.revision(now)
     status = STATUS[revision.status]
-    started = window.start if revision.status in (IN_PROGRESS, COMPLETED) else None
-    resolved = window.end if revision.status == COMPLETED else None
-    if revision.status == CANCELLED:
+    started = (
+        window.start
+        if revision.status in (WindowStatus.IN_PROGRESS, WindowStatus.COMPLETED)
+        else None
+    )
+    resolved = window.end if revision.status is WindowStatus.COMPLETED else None
+    if revision.status is WindowStatus.CANCELLED:
         resolved = revision.stamp
     return {
         "id": window.id,
@@ -144,7 +152,7 @@ def maintenance(window: Window, policy: Policy, now: datetime) -> Json:
         "updated_at": stamp(revision.stamp, zone),
         "monitoring_at": None,
         "resolved_at": stamp(resolved, zone),
-        "impact": "none" if window.impact == "NO-IMPACT" else "maintenance",
+        "impact": "none" if window.impact is Impact.NO_IMPACT else "maintenance",
         "shortlink": f"{policy.provider.status_page}/incidents/{window.id}",
         "started_at": stamp(started, zone),
         "page_id": policy.provider.domain,
