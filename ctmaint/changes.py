@@ -530,8 +530,11 @@ def check_changeable(window: Window, now: datetime) -> None:
 
 
 def check_span(start: datetime, end: datetime, now: datetime) -> None:
-    check_in_range(start, "the start")
-    check_in_range(end, "the end")
+    for moment, name in ((start, "start"), (end, "end")):
+        try:
+            check_in_range(moment, f"the {name}")
+        except ValueError as error:
+            raise ScheduleError(str(error), subject=name) from None
     if end <= start:
         raise ScheduleError(
             f"the end {utc_z(end)} is not after the start {utc_z(start)}", subject="end"
