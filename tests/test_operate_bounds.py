@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CliRunner
-from tests.test_operate import ADD, BEFORE, changes_count, site  # noqa: F401 - fixture
-from tests.test_send import MONTHLY
+from tests.test_operate import ADD, BEFORE, changes_count
+from tests.test_send import CONTACTS, MONTHLY, write_contacts
 
-UNSCHEDULED_AT = "2030-06-05T23:30:00-06:00"
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    write_contacts(tmp_path, CONTACTS)
+    return tmp_path
 
 
 def add_with(**replace: str) -> list[str]:
@@ -92,7 +96,9 @@ def test_no_stored_change_can_break_a_later_command(run_cli: CliRunner, site: Pa
         assert "Traceback" not in result.err
 
 
-@pytest.mark.parametrize("now", ["0001-01-01T00:00+00:00", "9999-12-31T23:00Z", "1969-12-31T23:59Z"])
+@pytest.mark.parametrize(
+    "now", ["0001-01-01T00:00+00:00", "9999-12-31T23:00Z", "1969-12-31T23:59Z"]
+)
 def test_now_out_of_range_is_a_usage_error(run_cli: CliRunner, now: str) -> None:
     for command in (["upcoming"], ["send", "--dry-run"], ["notices"]):
         result = run_cli("--now", now, *command)

@@ -270,6 +270,18 @@ def spawn(folder: Path, now: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def kill_mid_run(run: subprocess.Popen[str], box: Path, pattern: str, written: int) -> None:
+    """SIGKILL ``run`` once ``written`` files matching ``pattern`` are in the outbox."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and run.poll() is None:
+        if box.exists() and sum(1 for _ in box.glob(pattern)) >= written:
+            break
+        time.sleep(0.005)
+    assert run.poll() is None, "the run finished before it could be killed; add contacts"
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+
+
 def test_two_concurrent_sends_deliver_each_recipient_exactly_once(tmp_path: Path) -> None:
     addresses = many_contacts(tmp_path, 150)
     now = "2030-06-14T09:00:00-06:00"
@@ -291,15 +303,7 @@ def test_a_send_killed_mid_run_loses_nothing_and_repeats_only_what_was_in_flight
     addresses = many_contacts(tmp_path, 1500)
     box = tmp_path / ".ctmaint" / "outbox"
     now = "2030-06-14T09:00:00-06:00"
-    run = spawn(tmp_path, now)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and run.poll() is None:
-        if box.exists() and sum(1 for _ in box.glob("*.eml")) >= 50:
-            break
-        time.sleep(0.005)
-    assert run.poll() is None, "the run finished before it could be killed; add contacts"
-    run.send_signal(signal.SIGKILL)
-    run.wait(timeout=30)
+    kill_mid_run(spawn(tmp_path, now), box, "*.eml", 50)
     after_kill = ledger_rows(tmp_path)
     in_flight = {r[1] for r in after_kill if r[2] == "sending"}
     sent_before = {r[1] for r in after_kill if r[2] == "sent"}

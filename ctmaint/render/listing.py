@@ -99,6 +99,7 @@ def history_record(entry: HistoryEntry) -> dict[str, Any]:
         "sent": entry.sent,
         "failed": entry.failed,
         "expired": entry.expired,
+        "cancelled": entry.cancelled,
         "pending": entry.pending,
         "uncertain": entry.uncertain,
         "first_sent": entry.first_sent,
@@ -112,8 +113,8 @@ def history_record(entry: HistoryEntry) -> dict[str, Any]:
 
 def history_table(entries: Sequence[HistoryEntry]) -> str:
     header = [
-        "NOTICE", "SENT", "FAILED", "EXPIRED", "PENDING", "UNCERTAIN", "LAST SENT (UTC)",
-        "TRANSPORT", "MESSAGE IDS",
+        "NOTICE", "SENT", "FAILED", "EXPIRED", "CANCELLED", "PENDING", "UNCERTAIN",
+        "LAST SENT (UTC)", "TRANSPORT", "MESSAGE IDS",
     ]  # fmt: skip
     rows = [
         [
@@ -121,6 +122,7 @@ def history_table(entries: Sequence[HistoryEntry]) -> str:
             str(e.sent),
             str(e.failed),
             str(e.expired),
+            str(e.cancelled),
             str(e.pending),
             str(e.uncertain),
             e.last_sent or "-",
