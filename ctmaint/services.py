@@ -358,8 +358,8 @@ MAX_DAYS = 3660
 
 
 def notice_state(notice: Notice, counts: dict[str, int], now: datetime) -> str:
-    """pending, sent, failed, expired, cancelled, or partial while some recipients are still
-    pending."""
+    """pending, sent, failed, expired (a cancelled window's notice included), or partial
+    while some recipients are still pending."""
     waiting = sum(counts.get(state, 0) for state in WAITING)
     if not counts:
         return "expired" if notice.is_expired(now) else "pending"
@@ -369,7 +369,7 @@ def notice_state(notice: Notice, counts: dict[str, int], now: datetime) -> str:
         if counts.get(state):
             return str(state)
     if counts.get(DeliveryState.CANCELLED) and not counts.get(DeliveryState.SENT):
-        return str(DeliveryState.CANCELLED)
+        return "expired"  # the contract's word for a notice that will never be sent
     return "sent"
 
 
