@@ -14,7 +14,6 @@ the inverse, and the stored shape is the one every earlier ctmaint wrote.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,12 +23,13 @@ from ctmaint.errors import ScheduleError, StateError, UsageError
 from ctmaint.notices import Notice
 from ctmaint.policy import UNSCHEDULED, Policy
 from ctmaint.schedule import Window, windows_between
+from ctmaint.text import bad_character
 from ctmaint.times import check_in_range, human_local, utc_z
 from ctmaint.vocabulary import ChangeKind, Impact, Stage
 
 FOLLOW_UP_GRACE = timedelta(days=7)
 CANCEL_GRACE = timedelta(hours=24)
-_ID_DATE = re.compile(r"^(?P<calendar>.+)-(?P<date>\d{4}-\d\d-\d\d)$")
+_ID_DATE = re.compile(r"(?P<calendar>.+)-(?P<date>\d{4}-\d\d-\d\d)")  # used with fullmatch
 
 
 # -- events -----------------------------------------------------------------------------------
@@ -442,7 +442,7 @@ def final_window(policy: Policy, window_id: str, log: Sequence[Change]) -> Windo
 
 def rule_window(policy: Policy, window_id: str) -> Window | None:
     """The window the rules make with this id (``<calendar>-<local start date>``)."""
-    match = _ID_DATE.match(window_id)
+    match = _ID_DATE.fullmatch(window_id)
     if match is None or match["calendar"] not in policy.calendars:
         return None
     try:
@@ -496,24 +496,16 @@ def change_notices(
 
 # -- validation shared by the events ----------------------------------------------------------
 
-# Single-line texts may hold no control character; multi-line ones may hold newlines and tabs.
-_ALLOWED_IN_MULTILINE = frozenset("\n\t")
-
 
 def check_text(name: str, text: str, *, multiline: bool) -> None:
     """An operator's text: not empty, and no control characters (they would reach email
     headers, feeds and the `history` table)."""
     if not text.strip():
         raise ScheduleError(f"the {name} is empty; every notice states it", subject=name)
-    allowed = _ALLOWED_IN_MULTILINE if multiline else frozenset()
-    for character in text:
-        if character not in allowed and unicodedata.category(character) in ("Cc", "Zl", "Zp"):
-            kind = "line break" if character in "\r\n\u2028\u2029" else "control character"
-            raise ScheduleError(
-                f"the {name} contains a {kind} ({character!r}); "
-                + ("use plain line breaks" if multiline else "write it on one line"),
-                subject=name,
-            )
+    problem = bad_character(text, multiline=multiline)
+    if problem is not None:
+        fix = "use plain line breaks" if multiline else "write it on one line"
+        raise ScheduleError(f"the {name} {problem}; {fix}", subject=name)
 
 
 def check_author(by: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ctmaint.errors import ContactsError, Problem
+from ctmaint.text import bad_character
 from ctmaint.times import parse_zone
 
 COLUMNS = (
@@ -25,12 +26,14 @@ REQUIRED = ("organization", "name", "email", "roles", "products")
 ROLES = ("primary", "secondary", "technical", "master-case", "maintenance", "escalation", "billing")
 NOTIFY_ROLE = "maintenance"
 ALL_PRODUCTS = "*"
-# Deliberately simple: one @, no spaces, a dotted domain. SendGrid is the final judge.
-_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+# Deliberately simple: one @, a dotted domain, and only the ASCII that RFC 5321 allows in an
+# unquoted local part: SendGrid does not deliver to internationalized (SMTPUTF8) addresses,
+# so `check` refuses them rather than `send` failing on them. SendGrid is the final judge.
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
 def is_email(text: str) -> bool:
-    return bool(_EMAIL.match(text))
+    return _EMAIL.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ def load_contacts(path: Path, product_ids: Iterable[str]) -> list[Contact]:
         raise ContactsError(
             [Problem(str(path), "", f"is not UTF-8 text ({error.reason})")]
         ) from None
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ContactsError(
+            [Problem(str(path), "", f"cannot be read ({reason}); give a contacts file")]
+        ) from None
     return parse_contacts(text, str(path), frozenset(product_ids))
 
 
@@ -72,14 +80,17 @@ def parse_contacts(text: str, source: str, product_ids: frozenset[str]) -> list[
         )
     problems: list[Problem] = []
     contacts: list[Contact] = []
-    for cells in rows:
-        line = rows.line_num
-        if not any(cell.strip() for cell in cells):
-            continue
-        found, contact = _contact(cells, line, source, product_ids)
-        problems.extend(found)
-        if contact is not None:
-            contacts.append(contact)
+    try:
+        for cells in rows:
+            line = rows.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            found, contact = _contact(cells, line, source, product_ids)
+            problems.extend(found)
+            if contact is not None:
+                contacts.append(contact)
+    except csv.Error as error:  # a field over the csv module's limit (128 KiB), a NUL byte
+        problems.append(Problem(source, f"line {rows.line_num}", f"cannot be read: {error}"))
     if problems:
         raise ContactsError(problems)
     return contacts
@@ -97,10 +108,20 @@ def _contact(
         for column in REQUIRED
         if not row[column]
     ]
+    problems += [
+        Problem(source, where, f"column {column} {problem}; write it on one line")
+        for column, value in row.items()
+        if (problem := bad_character(value)) is not None
+    ]
+    if problems:
+        return problems, None
     if row["email"] and not is_email(row["email"]):
         problems.append(
             Problem(
-                source, where, f"'{row['email']}' is not an email address like name@example.com"
+                source,
+                where,
+                f"'{row['email']}' is not an email address like name@example.com "
+                "(ASCII only: SendGrid cannot deliver to internationalized addresses)",
             )
         )
     roles = _split(row["roles"])

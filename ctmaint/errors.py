@@ -70,5 +70,14 @@ class StateError(CtmaintError):
     """The state database cannot be opened or is newer than this ctmaint."""
 
 
+class PublishError(CtmaintError):
+    """Files cannot be written (a full disk, a folder without write permission)."""
+
+
+def os_reason(error: OSError) -> str:
+    """``No space left on device``: the OS's words, without a traceback's paths."""
+    return error.strerror or type(error).__name__
+
+
 class DeliveryError(CtmaintError):
     """A transport cannot deliver at all (bad credentials, no key): stops the run."""

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from ctmaint.contacts import is_email
 from ctmaint.errors import PolicyError, Problem
 from ctmaint.rules import CronRule, CycleRule, Rule
+from ctmaint.text import bad_character
 from ctmaint.times import parse_duration, parse_local_time, parse_zone
 from ctmaint.vocabulary import LEAD_STAGES, TIMED_STAGES, UNSCHEDULED_STAGES, Impact, Stage
 
@@ -30,7 +31,8 @@ IMPACTS = tuple(Impact)
 TRANSPORTS = ("outbox", "sendgrid")
 UNSCHEDULED = "unscheduled"
 MAX_PUBLISH_DAYS = 3660  # ten years each way: feeds stay readable and times stay in range
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_ID = re.compile(r"[a-z0-9][a-z0-9-]*")  # matched with fullmatch: no trailing newline
+_MULTILINE_KEYS = frozenset({"description", "justification"})
 
 T = TypeVar("T")
 
@@ -218,6 +220,11 @@ class _Reader:
         if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
             self.fail(full, f"must be a {_KIND_NAMES.get(kind, kind.__name__)}, not {value!r}")
             return default
+        if isinstance(value, str):
+            problem = bad_character(value, multiline=key in _MULTILINE_KEYS)
+            if problem is not None:
+                self.fail(full, f"{problem}; write it without control characters")
+                return default
         return value
 
     def convert(self, full: str, text: str | None, parse: Callable[[str], T]) -> T | None:
@@ -233,8 +240,8 @@ class _Reader:
         items = self.value(data, key, where, list)
         if items is None:
             return None
-        if not all(isinstance(item, str) for item in items):
-            self.fail(f"{where}.{key}", "must be a list of strings")
+        if not all(isinstance(item, str) and bad_character(item) is None for item in items):
+            self.fail(f"{where}.{key}", "must be a list of strings without control characters")
             return None
         return tuple(items)
 
@@ -341,10 +348,13 @@ class _Reader:
         if not table:
             self.fail("products", "is empty; add at least one product, like voice = 'Cloud Voice'")
         for product_id, name in table.items():
-            if not _ID.match(product_id):
+            if not _ID.fullmatch(product_id):
                 self.fail(f"products.{product_id}", _ID_RULE)
-            elif not isinstance(name, str) or not name.strip():
-                self.fail(f"products.{product_id}", "must be the product's display name")
+            elif not isinstance(name, str) or not name.strip() or bad_character(name):
+                self.fail(
+                    f"products.{product_id}",
+                    "must be the product's display name, on one line without control characters",
+                )
             else:
                 products[product_id] = Product(product_id, name)
         return products
@@ -382,7 +392,7 @@ class _Reader:
             self.fail(where, "must be a table")
             return None
         count = len(self.problems)
-        if not _ID.match(calendar_id) or calendar_id == UNSCHEDULED:
+        if not _ID.fullmatch(calendar_id) or calendar_id == UNSCHEDULED:
             self.fail(where, f"{_ID_RULE}, and not '{UNSCHEDULED}'")
         self.known_keys(table, where, _CALENDAR_KEYS)
         rule = self.rule(table, where, zone)

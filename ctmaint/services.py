@@ -29,7 +29,15 @@ from ctmaint.changes import (
 from ctmaint.contacts import Contact, load_contacts
 from ctmaint.delivery import Transport
 from ctmaint.dispatch import SendReport
-from ctmaint.errors import CtmaintError, InvalidInputError, Problem, ScheduleError, UsageError
+from ctmaint.errors import (
+    CtmaintError,
+    InvalidInputError,
+    Problem,
+    PublishError,
+    ScheduleError,
+    UsageError,
+    os_reason,
+)
 from ctmaint.ledger import (
     Changes,
     Deliveries,
@@ -50,7 +58,7 @@ from ctmaint.policy import (
     example_contacts_text,
     load_policy,
 )
-from ctmaint.publish import write_tree
+from ctmaint.publish import remove_stale_temporaries, write_trees
 from ctmaint.reports import History, HistoryEntry, PlannedNotice
 from ctmaint.schedule import Window, elapsed_end, windows_between
 from ctmaint.times import format_duration, human_local
@@ -176,7 +184,14 @@ def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> Build
     with workspace.reading() as ledger:
         posts = Deliveries(ledger).posts()  # index.json lists what `send` posted
     notices = notice_files(windows, policy, now, horizon, posts)
-    written = write_tree(calendars_dir, calendars) + write_tree(notices_dir, notices)
+    try:
+        written = write_trees({calendars_dir: calendars, notices_dir: notices})
+    except OSError as error:
+        where = error.filename or f"{calendars_dir} or {notices_dir}"
+        raise PublishError(
+            f"cannot write {where} ({os_reason(error)}); the previous feeds and status files "
+            "are unchanged"
+        ) from None
     return BuildResult(len(windows), written, len(calendars) + len(notices) - len(written))
 
 
@@ -296,6 +311,8 @@ def send(
                 "another `ctmaint send` on this state database is still running; "
                 "this run did nothing"
             )
+        transport.start()
+        remove_stale_temporaries(notices_dir / "posts")
         ledger = workspace.ledger
         windows = notice_windows(workspace, start, end)
         plan = dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
@@ -313,6 +330,7 @@ def plan_send(workspace: Workspace) -> sendplan.SendPlan:
 
 
 def make_transport(name: str, workspace: Workspace) -> Transport:
+    """The transport ``name``, its configuration checked; it touches nothing until started."""
     if name == "outbox":
         from ctmaint.delivery.outbox import OutboxTransport
 
@@ -423,7 +441,7 @@ def window_in(workspace: Workspace, log: list[Change], window_id: str) -> Window
     window = changes.final_window(workspace.policy, window_id, history)
     if window is None:
         raise ScheduleError(
-            f"there is no window '{window_id}'; `ctmaint upcoming` lists window ids"
+            f"there is no window {window_id!r}; `ctmaint upcoming` lists window ids"
         )
     return window
 

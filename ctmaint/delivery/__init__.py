@@ -33,6 +33,10 @@ class Transport(Protocol):
     name: str
     batch_size: int  # recipients per deliver() call: the most a killed run can leave in flight
 
+    def start(self) -> None:
+        """Called once the send lock is held, before the first delivery."""
+        ...
+
     def deliver(
         self, message: Message, recipients: Sequence[Recipient], now: datetime
     ) -> list[Outcome]:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ctmaint.delivery import Outcome
+from ctmaint.errors import DeliveryError, os_reason
 from ctmaint.notices import Recipient
-from ctmaint.publish import write_atomic
+from ctmaint.publish import remove_stale_temporaries, write_private
 
 if TYPE_CHECKING:
     from ctmaint.render.message import Message
@@ -29,6 +30,10 @@ class OutboxTransport:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
+    def start(self) -> None:
+        """With the send lock held: remove what a killed run left half-written."""
+        remove_stale_temporaries(self.folder)
+
     def deliver(
         self, message: Message, recipients: Sequence[Recipient], now: datetime
     ) -> list[Outcome]:
@@ -37,8 +42,18 @@ class OutboxTransport:
         common = envelope(message, now)
         outcomes = []
         for recipient in recipients:
-            email = personalize(common, message, recipient)
-            write_atomic(self.folder / eml_name(message.notice_id, recipient.email), email)
+            try:
+                email = personalize(common, message, recipient)
+            except (UnicodeError, ValueError) as error:  # an address no header can carry
+                outcomes.append(Outcome(recipient.email, "failed", None, f"not sendable: {error}"))
+                continue
+            try:
+                write_private(self.folder / eml_name(message.notice_id, recipient.email), email)
+            except OSError as error:  # a full disk, a folder gone read-only: stop the run
+                raise DeliveryError(
+                    f"cannot write to the outbox {self.folder} ({os_reason(error)}); "
+                    "the rest is left for the next run"
+                ) from None
             outcomes.append(Outcome(recipient.email, "sent", message_id(message, recipient)))
         return outcomes
 

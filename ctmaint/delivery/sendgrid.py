@@ -24,7 +24,9 @@ import http.client
 import json
 import logging
 import os
+import re
 import urllib.error
+import urllib.parse
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.utils import parseaddr
@@ -73,14 +75,23 @@ class SendGridTransport:
 
     @classmethod
     def from_environment(cls, settings: SendGridSettings) -> SendGridTransport:
-        """The key from SENDGRID_API_KEY (required), the base URL from CTMAINT_SENDGRID_HOST."""
+        """The key from SENDGRID_API_KEY (required), the base URL from CTMAINT_SENDGRID_HOST,
+        both checked before use. No message ever contains the key."""
         key = os.environ.get(KEY_VARIABLE, "").strip()
         if not key:
             raise DeliveryError(
                 f"{KEY_VARIABLE} is not set; export the SendGrid API key (Mail Send "
                 "permission) in the environment of `ctmaint send`"
             )
-        return cls(key, os.environ.get(HOST_VARIABLE, "").strip() or DEFAULT_HOST, settings)
+        if _KEY.fullmatch(key) is None:
+            raise DeliveryError(
+                f"{KEY_VARIABLE} is not shaped like a SendGrid API key (SG. and two parts of "
+                "letters, digits, - and _, separated by a dot); copy it again from SendGrid"
+            )
+        return cls(key, check_host(os.environ.get(HOST_VARIABLE, "").strip()), settings)
+
+    def start(self) -> None:
+        """Nothing to prepare: SendGrid keeps no local state."""
 
     def deliver(
         self, message: Message, recipients: Sequence[Recipient], now: datetime
@@ -139,6 +150,29 @@ class SendGridTransport:
             return None
         wait = max(0.0, reset - self.real_time())
         return wait if wait <= self.retry.max_wait_seconds else None
+
+
+# What SendGrid issues: "SG.", an id and a secret in URL-safe base64, printable ASCII only (a
+# key with a newline or a non-ASCII character cannot be sent in a header anyway).
+_KEY = re.compile(r"SG\.[A-Za-z0-9_-]{1,100}\.[A-Za-z0-9_-]{1,200}")
+
+
+def check_host(text: str) -> str:
+    """CTMAINT_SENDGRID_HOST (default SendGrid's own): an http(s) URL with a host and, if
+    any, a numeric port. Raises DeliveryError otherwise (before anything is claimed)."""
+    if not text:
+        return DEFAULT_HOST
+    problem = f"{HOST_VARIABLE} is not an http or https URL with a host, like {DEFAULT_HOST}"
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        raise DeliveryError(problem + " (its port is not a number)") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise DeliveryError(problem)
+    if parts.username or parts.password or not text.isascii() or not text.isprintable():
+        raise DeliveryError(problem + " (no credentials, spaces or control characters)")
+    return text
 
 
 def request_body(message: Message, recipients: Sequence[Recipient]) -> dict[str, Any]:

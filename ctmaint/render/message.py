@@ -23,6 +23,7 @@ from ctmaint.notices import STAGE_STATUS, Audience, Notice, Recipient
 from ctmaint.policy import Policy
 from ctmaint.render.details import details
 from ctmaint.render.templates import template
+from ctmaint.text import one_line
 from ctmaint.times import human_local, local_iso
 from ctmaint.vocabulary import Stage
 
@@ -68,7 +69,7 @@ def render_message(
     zone = ZoneInfo(audience.zone_key) if audience.zone_key else None
     prefix, lead = STAGE_TEXT[notice.stage]
     start = human_local(window.start, policy.zone)
-    subject = f"[{provider.name}] {prefix}: {window.title}, {start}"
+    subject = one_line(f"[{provider.name}] {prefix}: {window.title}, {start}")
     context = {
         "provider": provider,
         "window": window,
@@ -138,7 +139,7 @@ def personalize(envelope_bytes: bytes, message: Message, recipient: Recipient) -
     The Message-ID is derived from the notice and the address, so a delivery repeated
     after a crash carries the same id and mail systems can drop the duplicate.
     """
-    to: str = SMTP.fold("To", formataddr((recipient.name, recipient.email)))
+    to: str = SMTP.fold("To", formataddr((one_line(recipient.name), recipient.email)))
     identity: str = SMTP.fold("Message-ID", message_id(message, recipient))
     return (to + identity).encode("ascii") + envelope_bytes
 

@@ -1,0 +1,36 @@
+"""What text from a file or an operator may hold, and how it is made safe for a header.
+
+Text from policy files, contacts.csv and the command line reaches email headers, feeds,
+calendars and the `history` table. A control character there can add a mail header
+(``\\r\\nBcc:``), break a calendar line or garble a table, so validation refuses them,
+and renderers flatten what reaches a header anyway (defence in depth).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Text that may span lines (descriptions, reasons, notes) may hold these; no other text may.
+_MULTILINE = frozenset("\n\t")
+_LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def is_control(character: str) -> bool:
+    """Control characters and Unicode line or paragraph separators."""
+    return unicodedata.category(character) in ("Cc", "Zl", "Zp")
+
+
+def bad_character(text: str, *, multiline: bool = False) -> str | None:
+    """A sentence fragment naming the first character ``text`` may not hold, or None."""
+    allowed = _MULTILINE if multiline else frozenset()
+    for character in text:
+        if character not in allowed and is_control(character):
+            kind = "line break" if character in _LINE_BREAKS else "control character"
+            return f"contains a {kind} ({character!r})"
+    return None
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character and line break turned into a space, for a
+    header: whatever validation let through, it can add no header line."""
+    return "".join(" " if is_control(c) else c for c in text)
