@@ -8,11 +8,13 @@ need them, so a cron tick with nothing to do starts fast.
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import sys
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -98,6 +100,14 @@ def global_options(
         bool,
         typer.Option(
             "--version", help="Print the version and exit.", is_eager=True, callback=_version
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="CTMAINT_DEBUG",
+            help="On an unexpected error, show where it happened (a Python traceback).",
         ),
     ] = False,
 ) -> None:
@@ -443,13 +453,46 @@ def _list(text: str) -> tuple[str, ...]:
 
 
 def main() -> None:
-    """Console entry point: run the app; turn user errors into one line and an exit code."""
+    """Console entry point: run the app; turn every error into one line and an exit code.
+
+    Errors a user can fix are :class:`CtmaintError`; a damaged state database or a failing
+    disk are reported as such; anything else is a bug, reported in one sentence too, with
+    the stack only under --debug (or CTMAINT_DEBUG=1).
+    """
+    debug = "--debug" in sys.argv[1:] or os.environ.get("CTMAINT_DEBUG") == "1"
     try:
         app()
     except CtmaintError as error:
         flag = OPTIONS.get(error.subject or "")
-        print(f"ctmaint: {error}" + (f" ({flag})" if flag else ""), file=sys.stderr)
-        sys.exit(error.exit_code)
+        _fail(f"{error}" + (f" ({flag})" if flag else ""), error.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; a `send` that was interrupted resumes safely on the next run", 130)
+    except sqlite3.DatabaseError as error:
+        if debug:
+            raise
+        _fail(
+            f"the state database cannot be read ({error}); it may be damaged: restore it from "
+            "your backup",
+            1,
+        )
+    except OSError as error:
+        if debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        _fail(f"{where}{error.strerror or error}", 1)
+    except Exception as error:
+        if debug:
+            raise
+        _fail(
+            f"unexpected error ({type(error).__name__}); this is a bug in ctmaint: run the "
+            "command again with --debug to see where, and report it",
+            1,
+        )
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"ctmaint: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(code)
 
 
 # What the core calls an input (CtmaintError.subject) -> the option that gives it.
@@ -470,4 +513,5 @@ OPTIONS = {
     "days": "--days",
     "transport": "--transport",
     "force": "--force",
+    "state": "--state",
 }

@@ -11,7 +11,7 @@ from ctmaint.times import parse_instant
 def resolve_now(text: str | None, source: str) -> datetime:
     """``text`` if given (ISO 8601 with offset; ``source`` names where it came from in an
     error), else the real time in UTC."""
-    if text:
+    if text is not None:  # an empty --now is a mistake, not a request for the real clock
         return parse_instant(text, source)
     return datetime.now(UTC)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,17 +150,28 @@ class Ledger:
 
 
 def open_ledger(path: Path) -> Ledger:
-    """Open (creating with owner-only permissions if needed) and migrate the database."""
+    """Open for writing and migrate; a missing database is created whole, owner-only.
+
+    An existing file that is empty, not a SQLite database, or a SQLite database ctmaint did
+    not create is refused, never re-created: the ledger is a record, and a new one would
+    send every reminder again and forget every cancellation.
+    """
+    if not path.exists():
+        _create_whole(path)
+    _check_existing(path)
+    _check_writable(path)
     try:
-        _create_private(path)
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         _use_wal(connection)
         connection.execute("PRAGMA foreign_keys=ON")
-    except (OSError, sqlite3.Error) as error:
-        raise StateError(f"cannot open the state database {path}: {error}") from None
+    except sqlite3.Error as error:
+        raise damaged(path, error) from None
     ledger = Ledger(connection, path)
     try:
         _migrate(ledger)
+    except sqlite3.DatabaseError as error:
+        connection.close()
+        raise damaged(path, error) from None
     except BaseException:
         connection.close()
         raise
@@ -170,27 +182,91 @@ def open_snapshot(path: Path) -> Ledger:
     """A read-only view of the database, for commands that must change nothing
     (``--dry-run``, listings, reading the changes on a cron tick).
 
-    A current database is opened read-only in place; an older one is copied into memory
-    and the copy migrated; a missing one gives an empty ledger. Nothing is created.
+    A current database is opened read-only in place (immutable when its folder cannot be
+    written, where SQLite could not create the WAL's shared-memory file); an older one is
+    copied into memory and the copy migrated; a missing one gives an empty ledger.
+    Nothing is created.
     """
-    if path.exists():
-        try:
-            source = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S
-            )
-            version = int(source.execute("PRAGMA user_version").fetchone()[0])
-            if version == len(MIGRATIONS):
-                return Ledger(source, path)
-            memory = sqlite3.connect(":memory:", isolation_level=None)
-            source.backup(memory)
-            source.close()
-        except sqlite3.Error as error:
-            raise StateError(f"cannot read the state database {path}: {error}") from None
-    else:
+    if not path.exists():
         memory = sqlite3.connect(":memory:", isolation_level=None)
-    ledger = Ledger(memory, path)
-    _migrate(ledger)
-    return ledger
+        ledger = Ledger(memory, path)
+        _migrate(ledger)
+        return ledger
+    _check_existing(path)
+    try:
+        source = _connect_read_only(path)
+        version = int(source.execute("PRAGMA user_version").fetchone()[0])
+        if version == len(MIGRATIONS):
+            return Ledger(source, path)
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        source.backup(memory)
+        source.close()
+        ledger = Ledger(memory, path)
+        _migrate(ledger)
+        return ledger
+    except sqlite3.DatabaseError as error:
+        raise damaged(path, error) from None
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    uri = path.resolve().as_uri()
+    writable = os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
+    mode = "mode=ro" if writable else "mode=ro&immutable=1"
+    return sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=BUSY_TIMEOUT_S)
+
+
+def damaged(path: Path, error: BaseException) -> StateError:
+    """The one sentence for a state database SQLite cannot read."""
+    return StateError(
+        f"the state database {path} cannot be read ({error}); it may be damaged: restore it "
+        "from your backup, and keep the damaged copy"
+    )
+
+
+_HEADER = b"SQLite format 3\x00"
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse a file that is not a whole ctmaint state database."""
+    try:
+        with path.open("rb") as stream:
+            header = stream.read(100)
+    except IsADirectoryError:
+        raise StateError(f"the state database {path} is a folder; give a file path") from None
+    except OSError as error:
+        raise StateError(f"the state database {path} cannot be read ({error.strerror})") from None
+    if not header:
+        raise StateError(
+            f"the state database {path} is empty (0 bytes), so its records are lost; restore "
+            "it from your backup (ctmaint does not start a new one over it)"
+        )
+    if not header.startswith(_HEADER) or len(header) < 100:
+        raise StateError(
+            f"{path} is not a SQLite database; restore the state database from your backup"
+        )
+    size = path.stat().st_size
+    page = int.from_bytes(header[16:18], "big")
+    page = 65536 if page == 1 else page
+    # The header's page count is valid when its version-valid-for number equals the change
+    # counter; pages still in a WAL file may not be in the main file yet.
+    pages = int.from_bytes(header[28:32], "big")
+    counted = header[92:96] == header[24:28]
+    in_wal = path.with_name(path.name + "-wal").exists()
+    if not page or size % page or (counted and not in_wal and size < pages * page):
+        raise StateError(
+            f"the state database {path} is truncated ({size} bytes); restore it from your backup"
+        )
+
+
+def _check_writable(path: Path) -> None:
+    """A writing command needs the file and its folder (for the WAL) writable: say so at once
+    rather than after SQLite's busy timeout."""
+    for target, what in ((path, "file"), (path.parent, "folder")):
+        if not os.access(target, os.W_OK):
+            raise StateError(
+                f"the state database's {what} {target} is read-only; this command writes to it "
+                "(upcoming, notices, history and a dry run of send only read)"
+            )
 
 
 def _use_wal(connection: sqlite3.Connection) -> None:
@@ -204,22 +280,44 @@ def _use_wal(connection: sqlite3.Connection) -> None:
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             return
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
 
 
-def _create_private(path: Path) -> None:
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # O_EXCL: if another process creates it first, use theirs. SQLite gives its WAL
-    # and journal files the database file's permissions.
+def _create_whole(path: Path) -> None:
+    """Create the database at ``path`` fully migrated, or not at all.
+
+    It is built under a temporary name in the same folder and linked into place, so no
+    reader ever sees a half-made or empty file; if another process creates it first, theirs
+    is kept.
+    """
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
+        os.close(handle)  # mkstemp creates it 0600: SQLite keeps the mode
+    except OSError as error:
+        raise StateError(
+            f"cannot create the state database {path} ({error.strerror}); give a state path "
+            "in a folder you can write",
+            subject="state",
+        ) from None
+    temporary = Path(name)
+    try:
+        connection = sqlite3.connect(temporary, isolation_level=None)
+        try:
+            _migrate(Ledger(connection, temporary))
+        finally:
+            connection.close()
+        with suppress(FileExistsError):
+            os.link(temporary, path)
+    except (OSError, sqlite3.Error) as error:
+        raise StateError(f"cannot create the state database {path} ({error})") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _migrate(ledger: Ledger) -> None:

@@ -204,7 +204,6 @@ def upcoming(workspace: Workspace, days: int, product: str | None = None) -> lis
             subject="product",
         )
     check_days(days)
-    _ = workspace.ledger  # the state database is created (and migrated) on first use
     now = workspace.now
     windows = schedule(workspace, now, now + timedelta(days=days))
     return [w for w in windows if product is None or product in w.products]

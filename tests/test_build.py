@@ -87,8 +87,10 @@ def test_a_failed_build_leaves_the_previous_files_intact(
         raise RuntimeError("renderer failed")
 
     monkeypatch.setattr(feeds_module, "feeds", broken)
-    with pytest.raises(RuntimeError):
-        run_cli("--now", "2030-09-01T12:00:00-06:00", "build")
+    failed = run_cli("--now", "2030-09-01T12:00:00-06:00", "build")
+    assert failed.code == 1
+    assert failed.err.startswith("ctmaint: unexpected error (RuntimeError); this is a bug")
+    assert "Traceback" not in failed.err
     assert tree(tmp_path / "calendars") | tree(tmp_path / "notices") == before
     leftovers = list(tmp_path.rglob("*.tmp"))
     assert leftovers == []

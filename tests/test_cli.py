@@ -103,11 +103,15 @@ def test_user_errors_are_one_line_without_traceback(
     assert not (tmp_path / ".ctmaint").exists()  # nothing was created
 
 
-def test_upcoming_creates_the_state_database(run_cli: CliRunner, tmp_path: Path) -> None:
-    assert run_cli("--now", NOW, "upcoming").code == 0
-    assert (tmp_path / ".ctmaint" / "state.db").is_file()
+def test_reading_commands_create_no_state(run_cli: CliRunner, tmp_path: Path) -> None:
+    """Only commands that write create the state database (and the send lock)."""
+    for command in (["upcoming"], ["notices"], ["history"], ["send", "--dry-run"], ["check"]):
+        assert run_cli("--now", NOW, *command).code == 0, command
+    assert not (tmp_path / ".ctmaint").exists()
     other = tmp_path / "elsewhere.db"
     assert run_cli("--now", NOW, "--state", str(other), "upcoming").code == 0
+    assert not other.exists()
+    assert run_cli("--now", NOW, "--state", str(other), "send").code == 0
     assert other.is_file()
 
 
