@@ -11,6 +11,8 @@ import json
 import os
 import sqlite3
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -34,7 +36,7 @@ from ctmaint.render.listing import (
     window_table,
 )
 from ctmaint.schedule import Window, elapsed_end
-from ctmaint.services import Workspace
+from ctmaint.services import ProgressStart, Workspace
 from ctmaint.times import parse_duration, parse_instant
 from ctmaint.vocabulary import Impact
 
@@ -211,7 +213,13 @@ def send(
         typer.echo(json.dumps(plan_record(services.plan_send(workspace)), indent=2))
         return
     name = transport.value if transport else None
-    report = services.send(workspace, name, notices, dry_run)
+    with _progress_bar() as progress:
+        report = services.send(workspace, name, notices, dry_run, progress)
+    if report.stopped:
+        typer.echo(
+            f"ctmaint: {report.stopped}; {report.pending} deliveries left for the next run",
+            err=True,
+        )
     for action in report.actions:
         typer.echo(action)
     for notice_id, count in report.expired:
@@ -228,6 +236,25 @@ def send(
     typer.echo(f"{prefix}{report.summary()}")
     if report.failed:
         raise typer.Exit(1)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[ProgressStart | None]:
+    """A progress bar on stderr when it is a terminal (a person watching); nothing under
+    cron. rich is imported only then."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
+
+        def start(total: int) -> Callable[[int], None]:
+            task = bar.add_task("sending", total=total)
+            return lambda handled: bar.advance(task, handled)
+
+        yield start
 
 
 def _collapse(lines: list[str], keep: int = 5) -> list[str]:

@@ -21,5 +21,10 @@ def real_time() -> float:
     return time.time()
 
 
+def monotonic() -> float:
+    """Seconds on a clock that never goes back, for a run's time budget."""
+    return time.monotonic()
+
+
 def sleep(seconds: float) -> None:
     time.sleep(seconds)

@@ -16,17 +16,18 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ctmaint import clock
 from ctmaint.changes import Change
 from ctmaint.contacts import Contact
 from ctmaint.delivery import Transport
-from ctmaint.errors import CtmaintError, DeliveryError
+from ctmaint.errors import CtmaintError, DeliveryError, TransportDown, os_reason
 from ctmaint.ledger import Deliveries, Ledger
 from ctmaint.notices import Audience, Notice, Recipient, lookahead
 from ctmaint.policy import Policy
@@ -57,6 +58,7 @@ class SendReport:
     given_up: int = 0
     cancelled: int = 0
     posts: int = 0
+    stopped: str = ""  # why delivering stopped early (provider down, time budget used up)
     expired: list[tuple[str, int]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -131,6 +133,15 @@ def describe(plan: SendPlan) -> SendReport:
     return report
 
 
+@dataclass
+class Run:
+    """How one run goes on: until ``deadline`` (seconds on :func:`clock.monotonic`), telling
+    ``progress`` how many deliveries were handled (the CLI draws a bar on a terminal)."""
+
+    deadline: float
+    progress: Callable[[int], None] = lambda handled: None
+
+
 def send(
     policy: Policy,
     ledger: Ledger,
@@ -138,8 +149,15 @@ def send(
     transport: Transport,
     notices_dir: Path,
     now: datetime,
+    run: Run,
 ) -> SendReport:
-    """Carry out ``plan`` (made with the send lock held); see the module docstring."""
+    """Carry out ``plan`` (made with the send lock held); see the module docstring.
+
+    One notice or recipient that cannot be rendered or delivered never stops the others,
+    and a status post that cannot be written never stops the email (nor the reverse).
+    When the provider stops answering or the run's time is up, delivering stops and the
+    rest stays pending for the next run.
+    """
     deliveries = Deliveries(ledger)
     deliveries.set_setting_once(EPOCH_KEY, utc_z(plan.epoch))
     report = SendReport(
@@ -161,12 +179,12 @@ def send(
                 [(r.email, r.account) for r in step.new], PENDING, notice.due, notice.expires, now,
             )  # fmt: skip
             if step.post:
-                _post(deliveries, step.due, policy, notices_dir, now)
-                report.posts += 1
-            _deliver(deliveries, step, policy, transport, now, report)
+                _post(deliveries, step.due, policy, notices_dir, now, report)
+            if not report.stopped:
+                _deliver(deliveries, step, policy, transport, now, report, run)
     finally:
         if report.posts:
-            write_index(deliveries, policy, notices_dir, now)
+            _write_index(deliveries, policy, notices_dir, now, report)
     report.pending = sum(counts.get(PENDING, 0) for counts in deliveries.states().values())
     return report
 
@@ -214,6 +232,7 @@ def _deliver(
     transport: Transport,
     now: datetime,
     report: SendReport,
+    run: Run,
 ) -> None:
     """Deliver the step's notice to its recipients, an audience and a batch at a time.
 
@@ -229,13 +248,42 @@ def _deliver(
     from ctmaint.render.message import render_message
 
     for audience, group in groups.items():
-        message = render_message(notice, audience, policy, now, step.due.note)
+        try:
+            message = render_message(notice, audience, policy, now, step.due.note)
+        except Exception as error:  # a notice that cannot be rendered will not render later
+            _fail_unrenderable(deliveries, notice, group, error, now, report)
+            continue
         for start in range(0, len(group), transport.batch_size):
+            if clock.monotonic() >= run.deadline:
+                report.stopped = "the run's time budget is used up"
+                return
             batch = group[start : start + transport.batch_size]
             claimed = set(deliveries.claim(notice.id, (r.email for r in batch), now))
             batch = [r for r in batch if r.email in claimed]
-            if batch:
+            if not batch:
+                continue
+            try:
                 _deliver_batch(deliveries, notice, message, batch, transport, now, report)
+            except TransportDown as down:
+                report.stopped = str(down)
+                return
+            run.progress(len(batch))
+
+
+def _fail_unrenderable(
+    deliveries: Deliveries,
+    notice: Notice,
+    group: list[Recipient],
+    error: Exception,
+    now: datetime,
+    report: SendReport,
+) -> None:
+    reason = f"the message could not be rendered ({type(error).__name__}: {error})"
+    keys = [(notice.id, r.email) for r in group]
+    report.failed += deliveries.set_state(
+        keys, DeliveryState.FAILED, reason, now, only_from=(PENDING,)
+    )
+    report.failures += [f"{notice.id} to {r.email}: {reason}" for r in group]
 
 
 def _deliver_batch(
@@ -249,10 +297,19 @@ def _deliver_batch(
 ) -> None:
     try:
         outcomes = transport.deliver(message, batch, now)
-    except DeliveryError:
+    except (DeliveryError, TransportDown):
         release = [(r.email, PENDING, None, None) for r in batch]
         deliveries.record(notice.id, release, transport.name, now)
         raise
+    except Exception as error:  # a bug in a transport: this batch waits, the others go on
+        reason = f"not delivered: {type(error).__name__}: {error}"
+        noted: list[tuple[str, DeliveryState, str | None, str | None]] = [
+            (r.email, PENDING, None, reason) for r in batch
+        ]
+        deliveries.record(notice.id, noted, transport.name, now)
+        report.failed += len(batch)
+        report.failures += [f"{notice.id} to {r.email}: {reason}" for r in batch]
+        return
     deliveries.record(
         notice.id,
         [(o.recipient, _LEDGER_STATE[o.state], o.message_id, o.error) for o in outcomes],
@@ -281,23 +338,48 @@ _LEDGER_STATE = {
 
 
 def _post(
-    deliveries: Deliveries, due: Due, policy: Policy, notices_dir: Path, now: datetime
+    deliveries: Deliveries,
+    due: Due,
+    policy: Policy,
+    notices_dir: Path,
+    now: datetime,
+    report: SendReport,
 ) -> None:
+    """Write the notice's status post and record it; if it cannot be written, say so and
+    leave it for the next run (the email goes out regardless)."""
     from ctmaint.render.message import render_post
 
     notice = due.notice
     post = render_post(notice, policy, now, due.note)
-    write_atomic(notices_dir / post.path, post.markdown.encode())
+    try:
+        write_atomic(notices_dir / post.path, post.markdown.encode())
+    except OSError as error:
+        report.failed += 1
+        report.failures.append(
+            f"the status post of {notice.id} cannot be written to {notices_dir} "
+            f"({os_reason(error)}); it is written on the next run"
+        )
+        return
     deliveries.add_post(
         notice.id, notice.window.id, notice.stage, post.status, post.title, post.path, now
     )
+    report.posts += 1
 
 
-def write_index(deliveries: Deliveries, policy: Policy, notices_dir: Path, now: datetime) -> None:
+def _write_index(
+    deliveries: Deliveries, policy: Policy, notices_dir: Path, now: datetime, report: SendReport
+) -> None:
     """notices/index.json from the ledger's posts, newest first (called after a post)."""
     from ctmaint.render.statuspage import index_json
 
-    write_atomic(notices_dir / "index.json", index_json(policy, deliveries.posts(), now))
+    try:
+        write_atomic(notices_dir / "index.json", index_json(policy, deliveries.posts(), now))
+    except OSError as error:
+        report.failed += 1
+        report.failures.append(
+            f"the status index cannot be written to {notices_dir} ({os_reason(error)}); "
+            "`ctmaint build` writes it too"
+        )
 
 
 @contextmanager

@@ -81,3 +81,10 @@ def os_reason(error: OSError) -> str:
 
 class DeliveryError(CtmaintError):
     """A transport cannot deliver at all (bad credentials, no key): stops the run."""
+
+
+class TransportDown(CtmaintError):
+    """The provider stopped answering: this run delivers nothing more, the rest stays
+    pending for the next run. Not the user's fault, and nothing is lost: exit 0."""
+
+    exit_code = 0

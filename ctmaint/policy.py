@@ -101,6 +101,25 @@ class SendGridSettings:
     backoff_seconds: float = 1.0
     max_wait_seconds: float = 60.0
     timeout_seconds: float = 30.0
+    down_after: int = 3  # requests in a row unanswered: SendGrid is down for the rest of the run
+
+
+# Each [sendgrid] setting's largest sensible value: patience that cannot outlast a cron run.
+SENDGRID_LIMITS = {
+    "retries": 10,
+    "backoff_seconds": 60,
+    "max_wait_seconds": 600,
+    "timeout_seconds": 300,
+    "down_after": 100,
+}
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    """A run's time budget: past it, what is left waits for the next run (cron's interval
+    is the natural bound; the default stays well under the usual five minutes)."""
+
+    time_budget: timedelta = timedelta(minutes=4)
 
 
 @dataclass(frozen=True)
@@ -115,6 +134,7 @@ class Policy:
     days_ahead: int
     contacts_path: Path
     sendgrid: SendGridSettings = SendGridSettings()
+    send: SendSettings = SendSettings()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -257,7 +277,16 @@ class _Reader:
         self.known_keys(
             data,
             "",
-            ("provider", "products", "stages", "calendars", "unscheduled", "publish", "sendgrid"),
+            (
+                "provider",
+                "products",
+                "stages",
+                "calendars",
+                "unscheduled",
+                "publish",
+                "sendgrid",
+                "send",
+            ),
         )
         provider_table = self.table(data, "provider", "provider")
         provider = self.provider(provider_table)
@@ -279,6 +308,7 @@ class _Reader:
                 self.fail(f"publish.{key}", f"must be 0 to {MAX_PUBLISH_DAYS} days, not {days}")
         contacts = self.value(provider_table, "contacts", "provider", str, "contacts.csv")
         sendgrid = self.sendgrid(self.table(data, "sendgrid", "sendgrid"))
+        send = self.send(self.table(data, "send", "send"))
         if self.problems or provider is None or unscheduled is None:
             return None
         assert days_back is not None
@@ -295,6 +325,7 @@ class _Reader:
             days_ahead=days_ahead,
             contacts_path=base_dir / contacts,
             sendgrid=sendgrid,
+            send=send,
         )
 
     def provider(self, table: dict[str, Any]) -> Provider | None:
@@ -489,8 +520,11 @@ class _Reader:
         values: dict[str, float] = {}
         for key in keys:
             value = table.get(key, getattr(defaults, key))
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                self.fail(f"sendgrid.{key}", f"must be a number 0 or more, not {value!r}")
+            limit = SENDGRID_LIMITS[key]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self.fail(f"sendgrid.{key}", f"must be a number from 0 to {limit}, not {value!r}")
+            elif not 0 <= value <= limit:
+                self.fail(f"sendgrid.{key}", f"must be from 0 to {limit}, not {value!r}")
             else:
                 values[key] = value
         if len(values) < len(keys):
@@ -500,7 +534,19 @@ class _Reader:
             backoff_seconds=values["backoff_seconds"],
             max_wait_seconds=values["max_wait_seconds"],
             timeout_seconds=values["timeout_seconds"] or defaults.timeout_seconds,
+            down_after=max(1, int(values["down_after"])),
         )
+
+    def send(self, table: dict[str, Any]) -> SendSettings:
+        self.known_keys(table, "send", ("time_budget",))
+        text = self.value(table, "time_budget", "send", str, "4m")
+        budget = self.convert("send.time_budget", text, parse_duration)
+        if budget is None:
+            return SendSettings()
+        if not timedelta(minutes=1) <= budget <= timedelta(hours=1):
+            self.fail("send.time_budget", f"must be from 1m to 1h, like 4m, not {text}")
+            return SendSettings()
+        return SendSettings(budget)
 
     def unscheduled(self, table: dict[str, Any]) -> UnscheduledSpec | None:
         where = "unscheduled"

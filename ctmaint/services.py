@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ctmaint import changes, dispatch, sendplan
+from ctmaint import changes, clock, dispatch, sendplan
 from ctmaint.changes import (
     Add,
     Cancel,
@@ -293,8 +293,16 @@ def init(directory: Path, force: bool = False) -> list[Path]:
     return list(targets)
 
 
+# Given the number of deliveries a run will make, returns what to call as they are handled.
+ProgressStart = Callable[[int], Callable[[int], None]]
+
+
 def send(
-    workspace: Workspace, transport_name: str | None, notices_dir: Path, dry_run: bool
+    workspace: Workspace,
+    transport_name: str | None,
+    notices_dir: Path,
+    dry_run: bool,
+    progress: ProgressStart | None = None,
 ) -> SendReport:
     """The cron entry point: deliver and post every due notice (see :mod:`ctmaint.sendplan`
     for what is decided and :mod:`ctmaint.dispatch` for how it is carried out)."""
@@ -315,7 +323,10 @@ def send(
         ledger = workspace.ledger
         windows = notice_windows(workspace, start, end)
         plan = dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
-        return dispatch.send(policy, ledger, plan, transport, notices_dir, now)
+        run = dispatch.Run(clock.monotonic() + policy.send.time_budget.total_seconds())
+        if progress is not None and plan.deliveries:
+            run.progress = progress(plan.deliveries)
+        return dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
 
 
 def plan_send(workspace: Workspace) -> sendplan.SendPlan:

@@ -153,7 +153,7 @@ def test_the_shipped_policy_is_the_design(shipped: Policy) -> None:
         ),
         pytest.param(
             policy_toml() + "\n[sendgrid]\nretries = -1\n",
-            "sendgrid.retries: must be a number 0 or more, not -1",
+            "sendgrid.retries: must be from 0 to 10, not -1",
             id="bad_sendgrid_setting",
         ),
         pytest.param(

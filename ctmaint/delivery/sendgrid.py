@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctmaint import clock
 from ctmaint.delivery import Outcome, OutcomeState
-from ctmaint.errors import DeliveryError
+from ctmaint.errors import DeliveryError, TransportDown
 from ctmaint.notices import Recipient
 from ctmaint.policy import SendGridSettings
 from ctmaint.render.message import CALENDAR_TYPE
@@ -72,6 +72,8 @@ class SendGridTransport:
         self.retry = retry
         self.sleep = sleep
         self.real_time = real_time
+        self._unanswered = 0  # requests in a row that SendGrid did not accept or refuse
+        self._last_problem = ""
 
     @classmethod
     def from_environment(cls, settings: SendGridSettings) -> SendGridTransport:
@@ -96,8 +98,18 @@ class SendGridTransport:
     def deliver(
         self, message: Message, recipients: Sequence[Recipient], now: datetime
     ) -> list[Outcome]:
+        if self._unanswered >= self.retry.down_after:
+            raise TransportDown(
+                f"SendGrid did not answer {self._unanswered} requests in a row "
+                f"(last: {self._last_problem}); the rest is left for the next run"
+            )
         body = request_body(message, recipients)
         state, message_id, error = self._post(body)
+        if state in ("retry", "uncertain"):
+            self._unanswered += 1
+            self._last_problem = error or state
+        else:
+            self._unanswered = 0
         return [Outcome(r.email, state, message_id, error) for r in recipients]
 
     def _post(self, body: dict[str, Any]) -> tuple[OutcomeState, str | None, str | None]:
@@ -135,8 +147,9 @@ class SendGridTransport:
             except urllib.error.URLError as error:  # not connected: nothing was sent
                 last_error = f"no connection to SendGrid: {error.reason}"
                 continue
-            except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
-                # The request went out and no answer came back: it may have been accepted.
+            except (OSError, http.client.HTTPException) as error:
+                # The request went out and no answer came back (a timeout, a reset, a TLS
+                # failure mid-response): it may have been accepted.
                 return "uncertain", None, f"no answer from SendGrid after sending ({error!r})"
             headers = response.headers
             return "sent", headers.get("X-Message-Id") if headers else None, None
