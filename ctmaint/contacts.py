@@ -50,8 +50,9 @@ class Contact:
     line: int
 
 
-def load_contacts(path: Path, product_ids: Iterable[str]) -> list[Contact]:
-    """Read ``path``; a missing file means no contacts.
+def load_contacts(path: Path, product_ids: Iterable[str] | None) -> list[Contact]:
+    """Read ``path``; a missing file means no contacts. ``product_ids`` None: the products
+    are not known (the policy is broken), so product names are not checked.
 
     Raises ContactsError listing every bad row.
     """
@@ -68,10 +69,10 @@ def load_contacts(path: Path, product_ids: Iterable[str]) -> list[Contact]:
         raise ContactsError(
             [Problem(str(path), "", f"cannot be read ({reason}); give a contacts file")]
         ) from None
-    return parse_contacts(text, str(path), frozenset(product_ids))
+    return parse_contacts(text, str(path), None if product_ids is None else frozenset(product_ids))
 
 
-def parse_contacts(text: str, source: str, product_ids: frozenset[str]) -> list[Contact]:
+def parse_contacts(text: str, source: str, product_ids: frozenset[str] | None) -> list[Contact]:
     rows = csv.reader(io.StringIO(text, newline=""))
     header = [cell.strip().lower() for cell in next(rows, [])]
     if tuple(header) != COLUMNS:
@@ -97,7 +98,7 @@ def parse_contacts(text: str, source: str, product_ids: frozenset[str]) -> list[
 
 
 def _contact(
-    cells: list[str], line: int, source: str, product_ids: frozenset[str]
+    cells: list[str], line: int, source: str, product_ids: frozenset[str] | None
 ) -> tuple[list[Problem], Contact | None]:
     where = f"line {line}"
     if len(cells) != len(COLUMNS):
@@ -134,9 +135,9 @@ def _contact(
         Problem(
             source,
             where,
-            f"product '{p}' is unknown; use '*' or one of {', '.join(sorted(product_ids))}",
+            f"product '{p}' is unknown; use '*' or one of {', '.join(sorted(product_ids or ()))}",
         )
-        for p in sorted(products - product_ids - {ALL_PRODUCTS})
+        for p in sorted(products - (product_ids or products) - {ALL_PRODUCTS})
     ]
     zone = None
     if row["timezone"]:

@@ -27,7 +27,7 @@ from ctmaint import clock
 from ctmaint.changes import Change
 from ctmaint.contacts import Contact
 from ctmaint.delivery import Transport
-from ctmaint.errors import CtmaintError, DeliveryError, TransportDown, os_reason
+from ctmaint.errors import CtmaintError, DeliveryError, StateError, TransportDown, os_reason
 from ctmaint.ledger import Deliveries, Ledger
 from ctmaint.notices import Audience, Notice, Recipient, lookahead
 from ctmaint.policy import Policy
@@ -386,8 +386,15 @@ def _write_index(
 def send_lock(state: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
     """Hold the send lock of ``state``; yields False if another run kept it for ``wait_s``."""
     path = state.with_name(state.name + ".send.lock")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise StateError(
+            f"cannot use the state folder {path.parent} ({os_reason(error)}); give a state "
+            "path in a folder you can write",
+            subject="state",
+        ) from None
     try:
         deadline = time.monotonic() + wait_s
         while True:

@@ -174,11 +174,11 @@ def contacts_outline(path: Path | None, cwd: Path) -> tuple[Path, frozenset[str]
 
     Lets `check` validate contacts.csv even when the policy itself has problems.
     """
-    text = embedded_policy_text() if path is None else path.read_text(encoding="utf-8")
     base_dir = cwd if path is None else path.parent
     try:
+        text = embedded_policy_text() if path is None else path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         data = {}
     provider, products = data.get("provider", {}), data.get("products", {})
     contacts = provider.get("contacts") if isinstance(provider, dict) else None
@@ -476,6 +476,13 @@ class _Reader:
                     "like '0 22 * * 5#3' (third Friday, 22:00)",
                 )
                 return None
+            if not _cron_matches(expression):
+                self.fail(
+                    f"{where}.cron",
+                    f"{expression!r} never matches a real date (like 30 February); "
+                    "check its day and month",
+                )
+                return None
             return CronRule(expression, zone) if zone else None
         every = self.convert(f"{where}.every", self.value(table, "every", where, str), _whole_days)
         anchor = self.convert(
@@ -624,6 +631,18 @@ def _valid_cron(expression: str) -> bool:
     from croniter import croniter
 
     return len(expression.split()) == 5 and bool(croniter.is_valid(expression))
+
+
+def _cron_matches(expression: str) -> bool:
+    """Whether the expression names at least one real moment (croniter gives up after
+    decades of searching, which is how a 30 February shows)."""
+    from croniter import CroniterBadDateError, croniter
+
+    try:
+        croniter(expression, datetime(2000, 1, 1)).get_next(datetime)  # noqa: DTZ001 - wall time
+    except CroniterBadDateError:
+        return False
+    return True
 
 
 def _whole_days(text: str) -> timedelta:

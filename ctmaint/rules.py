@@ -49,12 +49,15 @@ class CronRule:
     zone: ZoneInfo
 
     def starts_after(self, after: datetime) -> Iterator[datetime]:
-        from croniter import croniter  # about 40 ms to import: only paths that expand rules pay it
+        from croniter import CroniterBadDateError, croniter  # 40 ms: only rule paths pay it
 
         wall = after.astimezone(self.zone).replace(tzinfo=None) - _FOLD_MARGIN
         matches = croniter(self.expression, wall)
         while True:
-            start = localize(matches.get_next(datetime), self.zone)
+            try:
+                start = localize(matches.get_next(datetime), self.zone)
+            except CroniterBadDateError:  # no more matches (the policy check refuses none)
+                return
             if start > after:
                 yield start
 

@@ -250,7 +250,7 @@ def check(workspace: Workspace) -> CheckReport:
 def _outline_contacts_problems(workspace: Workspace) -> list[Problem]:
     try:
         path, product_ids = contacts_outline(workspace.config, workspace.cwd)
-        load_contacts(path, product_ids)
+        load_contacts(path, product_ids or None)  # no products known: do not judge them
     except InvalidInputError as error:
         return error.problems
     except OSError:
@@ -287,9 +287,12 @@ def init(directory: Path, force: bool = False) -> list[Path]:
         raise CtmaintError(
             f"{existing[0]} already exists; edit it, or overwrite it with force", subject="force"
         )
-    directory.mkdir(parents=True, exist_ok=True)
-    for path, text in targets.items():
-        path.write_text(text, encoding="utf-8")
+    try:
+        write_trees({directory: {path.name: text.encode() for path, text in targets.items()}})
+    except OSError as error:
+        raise PublishError(
+            f"cannot write into {directory} ({os_reason(error)}); give a folder you can write"
+        ) from None
     return list(targets)
 
 
