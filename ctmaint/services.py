@@ -183,7 +183,7 @@ def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> Build
     calendars = calendar_files(windows, policy, now, horizon)
     with workspace.reading() as ledger:
         posts = Deliveries(ledger).posts()  # index.json lists what `send` posted
-    notices = notice_files(windows, policy, now, horizon, posts)
+    notices = notice_files(windows, policy, now, horizon, posts, workspace.changes)
     try:
         written = write_trees({calendars_dir: calendars, notices_dir: notices})
     except OSError as error:

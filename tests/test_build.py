@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def tree(root: Path) -> dict[str, bytes]:
 def test_build_writes_every_documented_file(run_cli: CliRunner, tmp_path: Path) -> None:
     result = run_cli("--now", NOW, "build")
     assert result.code == 0, result.err
-    assert "31 files written" in result.out
+    written = len(tree(tmp_path / "calendars")) + len(tree(tmp_path / "notices"))
+    assert f"{written} files written, 0 unchanged" in result.out
     calendars = sorted(p.name for p in (tmp_path / "calendars").iterdir())
     products = ["cisco", "connect", "contact-center", "sip", "skype", "teams", "webex"]
     expected = sorted(
@@ -43,6 +45,12 @@ def test_build_writes_every_documented_file(run_cli: CliRunner, tmp_path: Path) 
         "api/v2/summary.json",
         "index.json",
     ]
+    pages = {p.relative_to(tmp_path / "notices") for p in (tmp_path / "notices").rglob("*.html")}
+    posted = json.loads((tmp_path / "notices/api/v2/scheduled-maintenances.json").read_text())
+    ids = [m["id"] for m in posted["scheduled_maintenances"]]
+    assert ids
+    assert pages == {Path("index.html")} | {Path(f"windows/{i}.html") for i in ids}
+    assert all((tmp_path / "notices" / "windows" / f"{i}.ics").is_file() for i in ids)
 
 
 def test_the_readmes_document_every_file(built: Built) -> None:
@@ -66,7 +74,7 @@ def test_building_twice_gives_identical_bytes_and_writes_nothing(
     first = tree(tmp_path / "calendars") | tree(tmp_path / "notices")
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "calendars").iterdir()}
     again = run_cli("--now", NOW, "build")
-    assert "0 files written, 31 unchanged" in again.out
+    assert f"0 files written, {len(first)} unchanged" in again.out
     assert tree(tmp_path / "calendars") | tree(tmp_path / "notices") == first
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "calendars").iterdir()} == stamps
 

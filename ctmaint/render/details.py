@@ -56,14 +56,18 @@ def details(window: Window, policy: Policy, reader_zone: ZoneInfo | None = None)
     when.append(f"{human_utc(window.start)} to {human_utc(window.end)}")
     if reader_zone is not None and reader_zone.key != zone.key:
         when.append(span(window.start, window.end, reader_zone, reader_zone.key))
-    names = [policy.products[p].name if p in policy.products else p for p in window.products]
     return Details(
         when=when,
-        products=", ".join(names),
+        products=", ".join(product_names(window, policy)),
         impact=f"{window.impact} ({IMPACT_WORDS[window.impact]})",
         description=window.description,
         justification=window.justification,
     )
+
+
+def product_names(window: Window, policy: Policy) -> list[str]:
+    """The display names of the products ``window`` affects (an unknown id as itself)."""
+    return [policy.products[p].name if p in policy.products else p for p in window.products]
 
 
 def span(start: datetime, end: datetime, zone: ZoneInfo, label: str) -> str:

@@ -72,6 +72,19 @@ def calendar_ics(
     return head[: -len(_END)] + timezone + b"".join(events) + _END
 
 
+def window_calendar(
+    window: Window, policy: Policy, now: datetime, account: str = PUBLIC_ACCOUNT
+) -> bytes:
+    """A calendar of one window (an email's attachment, a status page's "add to calendar")."""
+    return calendar_ics(
+        [event_ics(window, policy, now, account)],
+        policy,
+        name=f"{policy.provider.name} maintenance: {window.title}",
+        first=(window.start - timedelta(days=1)).date(),
+        last=(window.end + timedelta(days=1)).date(),
+    )
+
+
 def event_ics(
     window: Window, policy: Policy, now: datetime, account: str = PUBLIC_ACCOUNT
 ) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
@@ -98,15 +98,7 @@ def window_ics(notice: Notice, policy: Policy, now: datetime, account: str) -> b
     """A calendar holding the notice's window, with X-MAINTNOTE-ACCOUNT set to ``account``."""
     from ctmaint.render import ical  # icalendar: only when a message is actually sent
 
-    window = notice.window
-    event = ical.event_ics(window, policy, now, account)
-    return ical.calendar_ics(
-        [event],
-        policy,
-        name=f"{policy.provider.name} maintenance: {window.title}",
-        first=(window.start - timedelta(days=1)).date(),
-        last=(window.end + timedelta(days=1)).date(),
-    )
+    return ical.window_calendar(notice.window, policy, now, account)
 
 
 def envelope(message: Message, now: datetime) -> bytes:

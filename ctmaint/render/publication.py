@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ctmaint.changes import Change
 from ctmaint.policy import Policy
-from ctmaint.render import feeds, ical, statuspage
+from ctmaint.render import feeds, ical, page, statuspage
 from ctmaint.schedule import Window, on_status_page
 
 
@@ -129,13 +130,15 @@ def notice_files(
     now: datetime,
     horizon: Horizon,
     posts: Sequence[dict[str, Any]],
+    changes: Sequence[Change],
 ) -> dict[str, bytes]:
-    """The Statuspage API v2 documents and index.json (``posts`` newest first). A page
-    with no window and no post is dated by the horizon's start, never by the clock."""
+    """The status site: the Statuspage API v2 documents, index.json (``posts`` newest
+    first) and the status page itself. A page with no window and no post is dated by the
+    horizon's start, never by the clock."""
     posted = [w for w in windows if on_status_page(policy, w)]
-    files = {
-        path: statuspage.as_json(document)
-        for path, document in statuspage.documents(posted, policy, now, horizon.start).items()
-    }
+    documents = statuspage.documents(posted, policy, now, horizon.start)
+    files = {path: statuspage.as_json(document) for path, document in documents.items()}
     files["index.json"] = statuspage.index_json(policy, posts, horizon.start)
+    updated = datetime.fromisoformat(documents[statuspage.MAINTENANCES]["page"]["updated_at"])
+    files |= page.page_files(posted, policy, now, posts, changes, updated)
     return files

@@ -91,7 +91,7 @@ def documents(
     components = page_components(windows, policy, now, updated)
     indicator = _indicator(active)
     return {
-        f"{API}/scheduled-maintenances.json": head | {"scheduled_maintenances": maintenances},
+        MAINTENANCES: head | {"scheduled_maintenances": maintenances},
         f"{API}/scheduled-maintenances/upcoming.json": head | {"scheduled_maintenances": upcoming},
         f"{API}/scheduled-maintenances/active.json": head | {"scheduled_maintenances": active},
         f"{API}/components.json": head | {"components": components},
@@ -107,6 +107,7 @@ def documents(
 
 
 API = "api/v2"
+MAINTENANCES = f"{API}/scheduled-maintenances.json"
 
 
 def _indicator(active: Sequence[Json]) -> Json:
