@@ -109,6 +109,7 @@ def page_files(
         "zone_label": policy.provider.zone_label or policy.zone.key,
     }
     files = {
+        "status.css": template("status.css.j2").render(context).encode(),
         "index.html": template("status_index.html.j2")
         .render(context, running=running, upcoming=upcoming, recent=recent, root="")
         .encode()
