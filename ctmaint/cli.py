@@ -78,7 +78,6 @@ def global_options(
             "--config",
             envvar="CTMAINT_CONFIG",
             help="Policy file; default ./ctmaint.toml if present, else the embedded policy.",
-            dir_okay=False,
         ),
     ] = None,
     state: Annotated[
@@ -87,7 +86,6 @@ def global_options(
             "--state",
             envvar="CTMAINT_STATE",
             help="State database (SQLite); default .ctmaint/state.db in the current folder.",
-            dir_okay=False,
         ),
     ] = None,
     now: Annotated[
@@ -121,9 +119,7 @@ def global_options(
 
 @app.command()
 def init(
-    directory: Annotated[
-        Path, typer.Argument(help="Folder to write into.", file_okay=False)
-    ] = Path("."),
+    directory: Annotated[Path, typer.Argument(help="Folder to write into.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
     """Write ctmaint.toml (the shipped policy) and an example contacts.csv."""
@@ -138,9 +134,11 @@ def check(ctx: typer.Context) -> None:
     for note in report.notes:
         typer.echo(note)
     for problem in report.problems:
-        typer.echo(str(problem), err=True)
+        typer.echo(f"ctmaint: {problem}", err=True)
     if not report.ok:
-        typer.echo(f"{len(report.problems)} problem(s) found; nothing was changed", err=True)
+        count = len(report.problems)
+        found = "1 problem" if count == 1 else f"{count} problems"
+        typer.echo(f"ctmaint: {found} found; nothing was changed", err=True)
         raise typer.Exit(1)
     typer.echo("ok")
 
@@ -170,12 +168,12 @@ def upcoming(
 @app.command()
 def build(
     ctx: typer.Context,
-    calendars: Annotated[
-        Path, typer.Option("--calendars", help="Folder for the feeds.", file_okay=False)
-    ] = Path("calendars"),
-    notices: Annotated[
-        Path, typer.Option("--notices", help="Folder for the status JSON.", file_okay=False)
-    ] = Path("notices"),
+    calendars: Annotated[Path, typer.Option("--calendars", help="Folder for the feeds.")] = Path(
+        "calendars"
+    ),
+    notices: Annotated[Path, typer.Option("--notices", help="Folder for the status JSON.")] = Path(
+        "notices"
+    ),
 ) -> None:
     """Write the iCalendar, RSS and Atom feeds and the status page's JSON."""
     result = services.build(_workspace(ctx), calendars, notices)
@@ -203,9 +201,9 @@ def send(
         TransportName | None,
         typer.Option("--transport", help="outbox or sendgrid; default the policy's choice."),
     ] = None,
-    notices: Annotated[
-        Path, typer.Option("--notices", help="Folder for status posts.", file_okay=False)
-    ] = Path("notices"),
+    notices: Annotated[Path, typer.Option("--notices", help="Folder for status posts.")] = Path(
+        "notices"
+    ),
 ) -> None:
     """The cron entry point: send every due notice once, write its status-page post."""
     workspace = _workspace(ctx)
@@ -224,17 +222,19 @@ def send(
         typer.echo(action)
     for notice_id, count in report.expired:
         typer.echo(
-            f"expired: {notice_id} ({count} recipients) came due while ctmaint send was not "
-            "running and is past its grace period; it was not sent",
+            f"ctmaint: expired: {notice_id} ({count} recipients) came due while ctmaint send "
+            "was not running and is past its grace period; it was not sent",
             err=True,
         )
+    for problem in _collapse(report.left_out):
+        typer.echo(f"ctmaint: left out until fixed: {problem}", err=True)
     for failure in _collapse(report.failures):
-        typer.echo(f"failed: {failure}", err=True)
+        typer.echo(f"ctmaint: failed: {failure}", err=True)
     for line in _collapse(report.deferred):
-        typer.echo(f"left for the next run: {line}", err=True)
+        typer.echo(f"ctmaint: left for the next run: {line}", err=True)
     prefix = "dry run: would have " if dry_run else ""
     typer.echo(f"{prefix}{report.summary()}")
-    if report.failed:
+    if report.failed or report.left_out:
         raise typer.Exit(1)
 
 
@@ -461,9 +461,7 @@ def complete(
 def follow_up(
     ctx: typer.Context,
     window_id: WindowId,
-    file: Annotated[
-        Path, typer.Option("--file", help="Markdown notes: what the work added.", dir_okay=False)
-    ],
+    file: Annotated[Path, typer.Option("--file", help="Markdown notes: what the work added.")],
     by: By = None,
 ) -> None:
     """After a window, send the note on what it added to those told of it."""

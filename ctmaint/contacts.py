@@ -56,10 +56,22 @@ def load_contacts(path: Path, product_ids: Iterable[str] | None) -> list[Contact
 
     Raises ContactsError listing every bad row.
     """
+    contacts, problems = read_contacts(path, product_ids)
+    if problems:
+        raise ContactsError(problems)
+    return contacts
+
+
+def read_contacts(
+    path: Path, product_ids: Iterable[str] | None
+) -> tuple[list[Contact], list[Problem]]:
+    """The good rows of ``path`` and a problem for each bad one: `send` delivers to the
+    good ones, so one bad row never holds back every notice. A file that cannot be read at
+    all (or has the wrong header) raises ContactsError."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        return []
+        return [], []
     except UnicodeDecodeError as error:
         raise ContactsError(
             [Problem(str(path), "", f"is not UTF-8 text ({error.reason})")]
@@ -69,10 +81,22 @@ def load_contacts(path: Path, product_ids: Iterable[str] | None) -> list[Contact
         raise ContactsError(
             [Problem(str(path), "", f"cannot be read ({reason}); give a contacts file")]
         ) from None
-    return parse_contacts(text, str(path), None if product_ids is None else frozenset(product_ids))
+    known = None if product_ids is None else frozenset(product_ids)
+    return split_contacts(text, str(path), known)
 
 
 def parse_contacts(text: str, source: str, product_ids: frozenset[str] | None) -> list[Contact]:
+    """The contacts of ``text``; ContactsError listing every bad row."""
+    contacts, problems = split_contacts(text, source, product_ids)
+    if problems:
+        raise ContactsError(problems)
+    return contacts
+
+
+def split_contacts(
+    text: str, source: str, product_ids: frozenset[str] | None
+) -> tuple[list[Contact], list[Problem]]:
+    """The contacts of ``text`` and the problems of its bad rows (see read_contacts)."""
     rows = csv.reader(io.StringIO(text, newline=""))
     header = [cell.strip().lower() for cell in next(rows, [])]
     if tuple(header) != COLUMNS:
@@ -92,9 +116,7 @@ def parse_contacts(text: str, source: str, product_ids: frozenset[str] | None) -
                 contacts.append(contact)
     except csv.Error as error:  # a field over the csv module's limit (128 KiB), a NUL byte
         problems.append(Problem(source, f"line {rows.line_num}", f"cannot be read: {error}"))
-    if problems:
-        raise ContactsError(problems)
-    return contacts
+    return contacts, problems
 
 
 def _contact(

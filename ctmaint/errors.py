@@ -39,8 +39,14 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        location = f"{self.file}: {self.where}" if self.where else self.file
+        location = f"{self.file}: {_shown(self.where)}" if self.where else self.file
         return f"{location}: {self.message}"
+
+
+def _shown(text: str) -> str:
+    """A key or path as printed: quoted with escapes if it holds a control character (a
+    TOML key with a line break must not break the line it is reported on)."""
+    return repr(text) if any(not c.isprintable() for c in text) else text
 
 
 class InvalidInputError(CtmaintError):

@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parseaddr
 from importlib import resources
 from pathlib import Path
@@ -23,7 +23,7 @@ from ctmaint.contacts import is_email
 from ctmaint.errors import PolicyError, Problem
 from ctmaint.rules import CronRule, CycleRule, Rule
 from ctmaint.text import bad_character
-from ctmaint.times import parse_duration, parse_local_time, parse_zone
+from ctmaint.times import check_in_range, parse_duration, parse_local_time, parse_zone
 from ctmaint.vocabulary import LEAD_STAGES, TIMED_STAGES, UNSCHEDULED_STAGES, Impact, Stage
 
 EMBEDDED = "<embedded policy>"
@@ -661,6 +661,7 @@ def _local_datetime(text: str) -> datetime:
         raise ValueError(
             f"'{text}' must be a local date and time without offset, like 2026-01-06T21:00"
         )
+    check_in_range(value.replace(tzinfo=UTC), "the anchor")
     return value
 
 

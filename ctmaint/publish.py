@@ -67,13 +67,45 @@ def write_trees(trees: Mapping[Path, Mapping[str, bytes]]) -> list[Path]:
 
 
 def _swap(staged: list[tuple[Path, Path]]) -> None:
-    """Rename each staged file over its target; if one rename fails, the rest are removed."""
+    """Rename each staged file over its target, all or none.
+
+    Before the first rename every target that exists is hard-linked to a backup name; if a
+    rename fails (a target made immutable, a folder gone read-only), the targets already
+    replaced get their old bytes back and the new ones are removed, so readers never see a
+    mix of two builds.
+    """
+    backups: list[tuple[Path, Path | None]] = []
+    swapped: list[Path] = []
     try:
+        for _, path in staged:
+            backups.append((path, _backup(path)))
         for temporary, path in staged:
             os.replace(temporary, path)
+            swapped.append(path)
+    except BaseException:
+        for path, backup in backups:
+            if path not in swapped:
+                continue
+            if backup is None:
+                path.unlink(missing_ok=True)
+            else:
+                os.replace(backup, path)
+        raise
     finally:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
+        for _, backup in backups:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+
+
+def _backup(path: Path) -> Path | None:
+    """A hard link to ``path``'s current file under a temporary name, or None if none."""
+    if not path.exists():
+        return None
+    name = tempfile.mktemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".old{_TEMPORARY}")
+    os.link(path, name)
+    return Path(name)
 
 
 def remove_stale_temporaries(folder: Path) -> int:

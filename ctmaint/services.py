@@ -26,7 +26,7 @@ from ctmaint.changes import (
     check_author,
     decode,
 )
-from ctmaint.contacts import Contact, load_contacts
+from ctmaint.contacts import Contact, load_contacts, read_contacts
 from ctmaint.delivery import Transport
 from ctmaint.dispatch import SendReport
 from ctmaint.errors import (
@@ -83,6 +83,7 @@ class Workspace:
     cwd: Path
     _policy: Policy | None = field(default=None, init=False)
     _contacts: list[Contact] | None = field(default=None, init=False)
+    _contact_problems: list[Problem] = field(default_factory=list, init=False)
     _ledger: Ledger | None = field(default=None, init=False)
     _changes: list[Change] | None = field(default=None, init=False)
 
@@ -105,9 +106,18 @@ class Workspace:
 
     @property
     def contacts(self) -> list[Contact]:
+        """The good rows of contacts.csv (see :attr:`contact_problems` for the others)."""
         if self._contacts is None:
-            self._contacts = load_contacts(self.policy.contacts_path, self.policy.products)
+            found = read_contacts(self.policy.contacts_path, self.policy.products)
+            self._contacts, self._contact_problems = found
         return self._contacts
+
+    @property
+    def contact_problems(self) -> list[Problem]:
+        """The rows of contacts.csv left out: `check` lists them; `send` reports them and
+        delivers to everyone else."""
+        _ = self.contacts
+        return self._contact_problems
 
     @property
     def changes(self) -> list[Change]:
@@ -310,10 +320,13 @@ def send(
     """The cron entry point: deliver and post every due notice (see :mod:`ctmaint.sendplan`
     for what is decided and :mod:`ctmaint.dispatch` for how it is carried out)."""
     policy, now = workspace.policy, workspace.now
-    contacts = workspace.contacts  # validated before anything is claimed
+    contacts = workspace.contacts  # read before anything is claimed; bad rows left out
+    left_out = [str(problem) for problem in workspace.contact_problems]
     start, end = dispatch.span(policy, now)
     if dry_run:
-        return dispatch.describe(plan_send(workspace))
+        report = dispatch.describe(plan_send(workspace))
+        report.left_out = left_out
+        return report
     transport = make_transport(transport_name or policy.provider.transport, workspace)
     with dispatch.send_lock(workspace.state) as locked:
         if not locked:
@@ -329,7 +342,9 @@ def send(
         run = dispatch.Run(clock.monotonic() + policy.send.time_budget.total_seconds())
         if progress is not None and plan.deliveries:
             run.progress = progress(plan.deliveries)
-        return dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
+        report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
+        report.left_out = left_out
+        return report
 
 
 def plan_send(workspace: Workspace) -> sendplan.SendPlan:
@@ -483,9 +498,16 @@ def add(workspace: Workspace, work: Add, by: str) -> Window:
 def _change(
     workspace: Workspace, window_id: str, by: str, make: Callable[[Window], WindowEvent]
 ) -> Window:
-    """Read, check and record one change of ``window_id`` in one transaction."""
+    """Read, check and record one change of ``window_id`` in one transaction.
+
+    The change is checked once against a read-only snapshot first, so a refused change
+    creates no state database; then again under the write lock, where it counts.
+    """
     check_author(by)
-    policy, now, ledger = workspace.policy, workspace.now, workspace.ledger
+    policy, now = workspace.policy, workspace.now
+    seen = current_window(workspace, window_id)
+    make(seen).validate(seen, policy, now)
+    ledger = workspace.ledger
     with ledger.transaction():
         window = window_in(workspace, decode_all(Changes(ledger).all()), window_id)
         event = make(window)

@@ -165,7 +165,7 @@ def test_check_reports_every_problem_and_changes_nothing(
         "contacts.csv: line 2: 'ann-at-acme' is not an email address",
         "contacts.csv: line 2: role 'boss' is unknown",
         "contacts.csv: line 2: product 'fax' is unknown",
-        "6 problem(s) found",
+        "6 problems found",
     ):
         assert expected in result.err
     assert "Traceback" not in result.err
@@ -245,4 +245,4 @@ def test_check_reports_rule_expansion_and_contacts_problems_together(
     assert result.code == 1
     assert "calendars.nightly: the rule starts two windows on" in result.err
     assert "contacts.csv: line 2: 'ann-at-acme' is not an email address" in result.err
-    assert "2 problem(s) found" in result.err
+    assert "2 problems found" in result.err

@@ -243,12 +243,22 @@ def test_dry_run_shows_and_changes_nothing(run_cli: CliRunner, site: Path) -> No
     assert not (site / "notices").exists()
 
 
-def test_bad_contacts_stop_send_before_anything(run_cli: CliRunner, site: Path) -> None:
-    write_contacts(site, [*CONTACTS, "Bad,,X,,not-an-address,,maintenance,*,"])
+def test_a_bad_contact_row_is_left_out_and_everyone_else_told(
+    run_cli: CliRunner, site: Path
+) -> None:
+    """One bad row never holds back every notice: it is reported (exit 1) and left out."""
+    write_contacts(site, [*CONTACTS, "Bad,,X,,jörg@example.com,,maintenance,*,"])
     result = run_cli("--now", "2030-06-14T09:00:00-06:00", "send")
     assert result.code == 1
-    assert "contacts.csv: line 8: 'not-an-address' is not an email address" in result.err
-    assert not (site / ".ctmaint").exists()
+    assert "left out until fixed: " in result.err
+    assert "contacts.csv: line 8: 'jörg@example.com' is not an email address" in result.err
+    assert {a for _, a in deliveries(site)} == MONTHLY_TO
+    dry = run_cli("--now", "2030-06-14T09:00:00-06:00", "send", "--dry-run")
+    assert dry.code == 1
+    assert "line 8" in dry.err
+    checked = run_cli("check")
+    assert checked.code == 1
+    assert "line 8" in checked.err
 
 
 def many_contacts(folder: Path, count: int) -> set[str]:

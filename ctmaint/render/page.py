@@ -112,7 +112,7 @@ def page_files(
         "status.css": template("status.css.j2").render(context).encode(),
         "index.html": template("status_index.html.j2")
         .render(context, running=running, upcoming=upcoming, recent=recent, root="")
-        .encode()
+        .encode(),
     }
     for window in windows:
         view = views[window.id]
