@@ -230,8 +230,9 @@ def send(
         typer.echo(f"ctmaint: left out until fixed: {problem}", err=True)
     for failure in _collapse(report.failures):
         typer.echo(f"ctmaint: failed: {failure}", err=True)
-    for line in _collapse(report.deferred):
-        typer.echo(f"ctmaint: left for the next run: {line}", err=True)
+    if not report.stopped:  # when the provider is down, the line above says it all
+        for line in _collapse(report.deferred):
+            typer.echo(f"ctmaint: left for the next run: {line}", err=True)
     prefix = "dry run: would have " if dry_run else ""
     typer.echo(f"{prefix}{report.summary()}")
     if report.failed or report.left_out:

@@ -101,7 +101,7 @@ class SendGridTransport:
         if self._unanswered >= self.retry.down_after:
             raise TransportDown(
                 f"SendGrid did not answer {self._unanswered} requests in a row "
-                f"(last: {self._last_problem}); the rest is left for the next run"
+                f"(last: {self._last_problem})"
             )
         body = request_body(message, recipients)
         state, message_id, error = self._post(body)
