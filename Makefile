@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench screenshot clean
 
 $(BIN)/ctmaint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ lint: $(BIN)/ctmaint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy ctmaint
+
+# The README's picture of the status page, taken by the browser tests (needs Chromium).
+screenshot: $(BIN)/ctmaint
+	CTMAINT_BROWSER=1 CTMAINT_README_SCREENSHOT=$(CURDIR)/docs/status-page.png \
+		$(BIN)/pytest -q tests/page -k phone
 
 bench: $(BIN)/ctmaint
 	$(BIN)/python benchmarks/run.py
