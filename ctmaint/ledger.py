@@ -28,7 +28,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: operator changes to windows (added, edited, moved, cancelled...), in order.
     (
         """CREATE TABLE changes (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq {serial},
             window_id TEXT NOT NULL,
             kind TEXT NOT NULL,
             fields TEXT NOT NULL,          -- JSON object: what the change sets
@@ -105,24 +105,76 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
-BUSY_TIMEOUT_S = 30.0
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the SQL of the two backends; everything else is one schema,
+    one set of migrations and one set of queries. Queries are written with ``?``
+    placeholders and ``{serial}`` in migrations."""
+
+    name: str
+    placeholder: str
+    serial: str  # an auto-numbered primary key
+    begin: tuple[str, ...]  # statements that open a write transaction holding the write lock
+
+    def sql(self, text: str) -> str:
+        text = text.replace("{serial}", self.serial)
+        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+
+
+SQLITE = Dialect("sqlite", "?", "INTEGER PRIMARY KEY AUTOINCREMENT", ("BEGIN IMMEDIATE",))
 
 
 class Ledger:
-    """An open state database. Use :func:`open_ledger`; close with :meth:`close`."""
+    """An open state database. Use :func:`open_ledger`; close with :meth:`close`.
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+    ``location`` names it in messages (a path, or a URL without its password).
+    """
+
+    def __init__(self, connection: Any, location: Path | str, dialect: Dialect = SQLITE) -> None:
         self.db = connection
-        self.path = path
+        self.path = location
+        self.dialect = dialect
         self._depth = 0
+
+    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
+        """Run one statement; the cursor (iterable rows, ``fetchone``, ``rowcount``)."""
+        return self.db.execute(self.dialect.sql(sql), tuple(parameters))
+
+    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> int:
+        """Run one statement per row; the number of rows changed in all."""
+        cursor = self.db.cursor()
+        try:
+            cursor.executemany(self.dialect.sql(sql), [tuple(row) for row in rows])
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
 
     @property
     def schema_version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if self.dialect is SQLITE:
+            return int(self.execute("PRAGMA user_version").fetchone()[0])
+        found = self.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ctmaint_schema'"
+            " AND table_schema = current_schema()"
+        ).fetchone()[0]
+        if not found:
+            return 0
+        row = self.execute("SELECT version FROM ctmaint_schema").fetchone()
+        return int(row[0]) if row else 0
+
+    def set_schema_version(self, version: int) -> None:
+        if self.dialect is SQLITE:
+            self.execute(f"PRAGMA user_version = {int(version)}")
+            return
+        self.execute("CREATE TABLE IF NOT EXISTS ctmaint_schema (version INTEGER NOT NULL)")
+        self.execute("DELETE FROM ctmaint_schema")
+        self.execute("INSERT INTO ctmaint_schema (version) VALUES (?)", (version,))
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the write lock at once (no upgrade deadlocks).
+    def transaction(self) -> Iterator[Ledger]:
+        """A write transaction that takes the write lock at once (no upgrade deadlocks;
+        on PostgreSQL an advisory lock, so writers on every host take turns).
 
         Nested uses join the outermost one, so a use case can read, check and write in
         one transaction through methods that each ask for one.
@@ -130,14 +182,15 @@ class Ledger:
         if self._depth:
             self._depth += 1
             try:
-                yield self.db
+                yield self
             finally:
                 self._depth -= 1
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        for statement in self.dialect.begin:
+            self.db.execute(statement)
         self._depth = 1
         try:
-            yield self.db
+            yield self
         except BaseException:
             self._depth = 0
             self.db.execute("ROLLBACK")
@@ -147,6 +200,9 @@ class Ledger:
 
     def close(self) -> None:
         self.db.close()
+
+
+BUSY_TIMEOUT_S = 30.0
 
 
 def open_ledger(path: Path) -> Ledger:
@@ -328,13 +384,13 @@ def _migrate(ledger: Ledger) -> None:
             f"newer than this ctmaint knows ({target}); upgrade ctmaint"
         )
     while ledger.schema_version < target:
-        with ledger.transaction() as db:
+        with ledger.transaction():
             version = ledger.schema_version  # re-read under the lock: another process may have won
             if version >= target:
                 break
             for statement in MIGRATIONS[version]:
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {version + 1}")
+                ledger.execute(statement)
+            ledger.set_schema_version(version + 1)
 
 
 # -- deliveries ------------------------------------------------------------------------------
@@ -381,13 +437,16 @@ class Deliveries:
         self.ledger = ledger
 
     def setting(self, key: str) -> str | None:
-        row = self.ledger.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        row = self.ledger.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def set_setting_once(self, key: str, value: str) -> str:
         """Store ``value`` unless ``key`` has one; return the stored value."""
-        with self.ledger.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", (key, value))
+        with self.ledger.transaction() as ledger:
+            ledger.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (key, value),
+            )
             stored = self.setting(key)
         if stored is None:
             raise StateError(f"the state database {self.ledger.path} lost the setting {key}")
@@ -416,15 +475,13 @@ class Deliveries:
         ]
         if not rows:
             return 0
-        with self.ledger.transaction() as db:
-            before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO deliveries (notice_id, recipient, window_id, stage,"
+        with self.ledger.transaction() as ledger:
+            return ledger.executemany(
+                "INSERT INTO deliveries (notice_id, recipient, window_id, stage,"
                 " account, state, due_at, expires_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 rows,
             )
-            return db.total_changes - before
 
     def set_state(
         self,
@@ -446,51 +503,45 @@ class Deliveries:
         ]
         if not rows:
             return 0
-        with self.ledger.transaction() as db:
-            before = db.total_changes
-            db.executemany(
+        with self.ledger.transaction() as ledger:
+            return ledger.executemany(
                 "UPDATE deliveries SET state = ?, updated_at = ?, error = COALESCE(?, error)"
                 f"{flag} WHERE notice_id = ? AND recipient = ?"
                 f" AND state IN ({_marks(len(sources))})",
                 rows,
             )
-            return db.total_changes - before
 
     def cancel_undelivered(self, window_id: str, keep_stage: str, now: datetime) -> int:
         """A window was cancelled: its notices still waiting (pending, or uncertain after no
         answer) are never sent. Rows in 'sending' belong to a run in progress, which
         records them; the next run resolves them. ``keep_stage`` (the cancel notice's own
         stage) is left alone."""
-        with self.ledger.transaction() as db:
-            cursor = db.execute(
+        with self.ledger.transaction() as ledger:
+            cursor = ledger.execute(
                 "UPDATE deliveries SET state = 'cancelled', updated_at = ?,"
                 " error = 'not sent: the window was cancelled'"
                 " WHERE window_id = ? AND state IN ('pending', 'uncertain') AND stage != ?",
                 (_utc(now), window_id, keep_stage),
             )
-            return cursor.rowcount
+            return int(cursor.rowcount)
 
     def claim(self, notice_id: str, recipients: Iterable[str], now: datetime) -> list[str]:
         """Atomically move the notice's pending rows for ``recipients`` to 'sending'.
 
-        Returns the addresses claimed: a row claimed by one run is never claimed by another.
+        Returns the addresses claimed: one statement moves each row only if it is still
+        pending, so a row claimed by one run (on any host) is never claimed by another.
         """
-        wanted = set(recipients)
-        with self.ledger.transaction() as db:
-            pending = [
-                str(row[0])
-                for row in db.execute(
-                    "SELECT recipient FROM deliveries WHERE notice_id = ? AND state = 'pending'",
-                    (notice_id,),
-                )
-                if row[0] in wanted
-            ]
-            db.executemany(
+        wanted = sorted(set(recipients))
+        if not wanted:
+            return []
+        with self.ledger.transaction() as ledger:
+            cursor = ledger.execute(
                 "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
-                " updated_at = ? WHERE notice_id = ? AND recipient = ? AND state = 'pending'",
-                [(_utc(now), notice_id, address) for address in pending],
+                " updated_at = ? WHERE notice_id = ? AND state = 'pending'"
+                f" AND recipient IN ({_marks(len(wanted))}) RETURNING recipient",
+                (_utc(now), notice_id, *wanted),
             )
-        return pending
+            return [str(row[0]) for row in cursor]
 
     def record(
         self,
@@ -501,8 +552,8 @@ class Deliveries:
     ) -> None:
         """Store each ``(address, state, message id, error)`` of claimed rows."""
         stamp = _utc(now)
-        with self.ledger.transaction() as db:
-            db.executemany(
+        with self.ledger.transaction() as ledger:
+            ledger.executemany(
                 # a row sent after a problem keeps the problem's note for `history`
                 "UPDATE deliveries SET state = ?, message_id = COALESCE(?, message_id),"
                 " error = COALESCE(?, error), transport = ?, updated_at = ?,"
@@ -517,7 +568,7 @@ class Deliveries:
 
     def rows(self) -> list[DeliveryRow]:
         """Every delivery, in due order."""
-        cursor = self.ledger.db.execute(
+        cursor = self.ledger.execute(
             "SELECT notice_id, recipient, window_id, stage, account, state, attempts,"
             " sent_at, transport, message_id, error, resent_uncertain FROM deliveries"
             " ORDER BY due_at, notice_id, recipient"
@@ -536,30 +587,30 @@ class Deliveries:
     def states(self) -> dict[str, dict[str, int]]:
         """``notice id -> state -> count`` over the whole ledger."""
         counts: dict[str, dict[str, int]] = {}
-        for notice_id, state, count in self.ledger.db.execute(
+        for notice_id, state, count in self.ledger.execute(
             "SELECT notice_id, state, count(*) FROM deliveries GROUP BY notice_id, state"
         ):
-            counts.setdefault(notice_id, {})[state] = count
+            counts.setdefault(notice_id, {})[state] = int(count)
         return counts
 
     # -- status posts ----------------------------------------------------------------------
 
     def posted(self) -> set[str]:
-        return {str(row[0]) for row in self.ledger.db.execute("SELECT notice_id FROM posts")}
+        return {str(row[0]) for row in self.ledger.execute("SELECT notice_id FROM posts")}
 
     def add_post(
         self, notice_id: str, window_id: str, stage: str, status: str, title: str, path: str,
         posted_at: datetime,
     ) -> None:  # fmt: skip
-        with self.ledger.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO posts VALUES (?, ?, ?, ?, ?, ?, ?)",
+        with self.ledger.transaction() as ledger:
+            ledger.execute(
+                "INSERT INTO posts VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (notice_id, window_id, stage, status, title, path, _utc(posted_at)),
             )
 
     def posts(self) -> list[dict[str, str]]:
         """Every status post, newest first."""
-        cursor = self.ledger.db.execute(
+        cursor = self.ledger.execute(
             "SELECT notice_id, window_id, stage, status, title, path, posted_at FROM posts"
             " ORDER BY posted_at DESC, notice_id DESC"
         )
@@ -587,7 +638,7 @@ class Changes:
         self.ledger = ledger
 
     def all(self) -> list[StoredChange]:
-        cursor = self.ledger.db.execute(
+        cursor = self.ledger.execute(
             "SELECT seq, window_id, kind, fields, made_at, made_by FROM changes ORDER BY seq"
         )
         try:
@@ -607,15 +658,17 @@ class Changes:
     ) -> None:
         """Append one change. Raises :class:`WindowTaken` if ``kind`` is 'add' and the id
         is already used (the unique index of migration 4)."""
-        with self.ledger.transaction() as db:
-            try:
-                db.execute(
-                    "INSERT INTO changes (window_id, kind, fields, made_at, made_by)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (window_id, kind, json.dumps(fields, sort_keys=True), _utc(made_at), made_by),
-                )
-            except sqlite3.IntegrityError:
-                raise WindowTaken(window_id) from None
+        with self.ledger.transaction() as ledger:
+            taken = ledger.execute(
+                "SELECT count(*) FROM changes WHERE window_id = ? AND kind = 'add'", (window_id,)
+            ).fetchone()[0]
+            if kind == "add" and taken:  # the unique index would refuse it too
+                raise WindowTaken(window_id)
+            ledger.execute(
+                "INSERT INTO changes (window_id, kind, fields, made_at, made_by)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (window_id, kind, json.dumps(fields, sort_keys=True), _utc(made_at), made_by),
+            )
 
 
 class WindowTaken(StateError):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ctmaint.errors import StateError
-from ctmaint.ledger import MIGRATIONS, open_ledger, open_snapshot
+from ctmaint.ledger import MIGRATIONS, SQLITE, open_ledger, open_snapshot
 
 
 def test_created_with_owner_only_permissions_and_migrated(tmp_path: Path) -> None:
@@ -97,7 +97,7 @@ def test_a_snapshot_of_an_older_schema_is_migrated_in_memory_only(tmp_path: Path
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as db:
         for statement in MIGRATIONS[0]:
-            db.execute(statement)
+            db.execute(SQLITE.sql(statement))
         db.execute("PRAGMA user_version = 1")
     snapshot = open_snapshot(path)
     try:
@@ -129,7 +129,7 @@ def test_an_upgrade_keeps_every_record(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as db:
         for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
-            db.execute(statement)
+            db.execute(SQLITE.sql(statement))
         db.execute("PRAGMA user_version = 2")
         db.execute(
             "INSERT INTO deliveries (notice_id, recipient, window_id, stage, account, state,"

@@ -96,7 +96,7 @@ def test_real_notices_are_accepted_by_sendgrids_spec(
         "Gamma,,Di,,di@gamma.example,,maintenance,teams,America/New_York",
     ]
     (tmp_path / "contacts.csv").write_text("\n".join([",".join(COLUMNS), *rows]) + "\n")
-    monkeypatch.setenv("SENDGRID_API_KEY", "SG.prism-test-key")
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.prism-test-key.0123456789abcdef")
     monkeypatch.setenv("CTMAINT_SENDGRID_HOST", prism)
     for now in ("2030-06-14T09:00:00-06:00", "2030-06-21T22:00:00-06:00",
                 "2030-06-22T04:00:00-06:00"):  # fmt: skip
