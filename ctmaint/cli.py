@@ -81,11 +81,12 @@ def global_options(
         ),
     ] = None,
     state: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--state",
             envvar="CTMAINT_STATE",
-            help="State database (SQLite); default .ctmaint/state.db in the current folder.",
+            help="State database: a SQLite file (default .ctmaint/state.db in the current "
+            "folder), or a postgresql://user@host:port/db URL that several hosts share.",
         ),
     ] = None,
     now: Annotated[
@@ -204,6 +205,14 @@ def send(
     notices: Annotated[Path, typer.Option("--notices", help="Folder for status posts.")] = Path(
         "notices"
     ),
+    outbox: Annotated[
+        Path | None,
+        typer.Option(
+            "--outbox",
+            help="Folder of the outbox transport; default beside a SQLite state, or "
+            ".ctmaint/outbox in the current folder for a PostgreSQL state.",
+        ),
+    ] = None,
 ) -> None:
     """The cron entry point: send every due notice once, write its status-page post."""
     workspace = _workspace(ctx)
@@ -212,7 +221,7 @@ def send(
         return
     name = transport.value if transport else None
     with _progress_bar() as progress:
-        report = services.send(workspace, name, notices, dry_run, progress)
+        report = services.send(workspace, name, notices, dry_run, progress, outbox)
     if report.stopped:
         typer.echo(
             f"ctmaint: {report.stopped}; {report.pending} deliveries left for the next run",
@@ -472,6 +481,19 @@ def follow_up(
         raise UsageError(f"--file {file} cannot be read as UTF-8 text ({error})") from None
     window = services.follow_up(_workspace(ctx), window_id, notes, _by(by))
     _told(window, "follow-up recorded")
+
+
+@app.command("migrate-state")
+def migrate_state(
+    ctx: typer.Context,
+    to: Annotated[
+        str, typer.Option("--to", help="The PostgreSQL URL to copy the SQLite state into.")
+    ],
+) -> None:
+    """Copy a SQLite state (--state) into an empty PostgreSQL database, to share it."""
+    counts = services.migrate_state(_workspace(ctx), to)
+    copied = ", ".join(f"{n} {what}" for what, n in counts.items())
+    typer.echo(f"copied {copied}; use --state {services.masked_state(to)} from now on")
 
 
 def _list(text: str) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from ctmaint.changes import Change
 from ctmaint.contacts import Contact
 from ctmaint.delivery import Transport
 from ctmaint.errors import CtmaintError, DeliveryError, StateError, TransportDown, os_reason
-from ctmaint.ledger import Deliveries, Ledger
+from ctmaint.ledger import Deliveries, Ledger, StateLocation
 from ctmaint.notices import Audience, Notice, Recipient, lookahead
 from ctmaint.policy import Policy
 from ctmaint.publish import write_atomic
@@ -384,8 +384,19 @@ def _write_index(
 
 
 @contextmanager
-def send_lock(state: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
-    """Hold the send lock of ``state``; yields False if another run kept it for ``wait_s``."""
+def send_lock(state: StateLocation, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
+    """Hold the send lock of ``state``; yields False if another run kept it for ``wait_s``.
+
+    For a SQLite file, a lock file beside it (the kernel releases it if the process dies);
+    for a shared PostgreSQL state, an advisory lock in the database, so one run at a time
+    on every host (see :mod:`ctmaint.postgres`).
+    """
+    if isinstance(state, str):
+        from ctmaint import postgres
+
+        with postgres.send_lock(state, wait_s) as locked:
+            yield locked
+        return
     path = state.with_name(state.name + ".send.lock")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -205,7 +205,36 @@ class Ledger:
 BUSY_TIMEOUT_S = 30.0
 
 
-def open_ledger(path: Path) -> Ledger:
+StateLocation = Path | str  # a SQLite file, or a postgresql:// URL
+
+
+def open_ledger(location: StateLocation) -> Ledger:
+    """The state at ``location`` open for writing, migrated (see :func:`open_sqlite` and
+    :mod:`ctmaint.postgres`)."""
+    if isinstance(location, str):
+        from ctmaint import postgres  # psycopg: only when a URL is given
+
+        return postgres.open_ledger(location)
+    return open_sqlite(location)
+
+
+def open_snapshot(location: StateLocation) -> Ledger:
+    """A read-only view of the state at ``location``: creates nothing, changes nothing."""
+    if isinstance(location, str):
+        from ctmaint import postgres
+
+        return postgres.open_snapshot(location)
+    return open_sqlite_snapshot(location)
+
+
+def memory_ledger(location: StateLocation) -> Ledger:
+    """An empty, current ledger in memory: what a state nobody has written yet reads as."""
+    ledger = Ledger(sqlite3.connect(":memory:", isolation_level=None), location)
+    migrate(ledger)
+    return ledger
+
+
+def open_sqlite(path: Path) -> Ledger:
     """Open for writing and migrate; a missing database is created whole, owner-only.
 
     An existing file that is empty, not a SQLite database, or a SQLite database ctmaint did
@@ -224,7 +253,7 @@ def open_ledger(path: Path) -> Ledger:
         raise damaged(path, error) from None
     ledger = Ledger(connection, path)
     try:
-        _migrate(ledger)
+        migrate(ledger)
     except sqlite3.DatabaseError as error:
         connection.close()
         raise damaged(path, error) from None
@@ -234,7 +263,7 @@ def open_ledger(path: Path) -> Ledger:
     return ledger
 
 
-def open_snapshot(path: Path) -> Ledger:
+def open_sqlite_snapshot(path: Path) -> Ledger:
     """A read-only view of the database, for commands that must change nothing
     (``--dry-run``, listings, reading the changes on a cron tick).
 
@@ -244,10 +273,7 @@ def open_snapshot(path: Path) -> Ledger:
     Nothing is created.
     """
     if not path.exists():
-        memory = sqlite3.connect(":memory:", isolation_level=None)
-        ledger = Ledger(memory, path)
-        _migrate(ledger)
-        return ledger
+        return memory_ledger(path)
     _check_existing(path)
     try:
         source = _connect_read_only(path)
@@ -258,7 +284,7 @@ def open_snapshot(path: Path) -> Ledger:
         source.backup(memory)
         source.close()
         ledger = Ledger(memory, path)
-        _migrate(ledger)
+        migrate(ledger)
         return ledger
     except sqlite3.DatabaseError as error:
         raise damaged(path, error) from None
@@ -365,7 +391,7 @@ def _create_whole(path: Path) -> None:
     try:
         connection = sqlite3.connect(temporary, isolation_level=None)
         try:
-            _migrate(Ledger(connection, temporary))
+            migrate(Ledger(connection, temporary))
         finally:
             connection.close()
         with suppress(FileExistsError):
@@ -376,7 +402,8 @@ def _create_whole(path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _migrate(ledger: Ledger) -> None:
+def migrate(ledger: Ledger) -> None:
+    """Bring ``ledger`` to the current schema, one transaction per step."""
     target = len(MIGRATIONS)
     if ledger.schema_version > target:
         raise StateError(
@@ -557,7 +584,7 @@ class Deliveries:
                 # a row sent after a problem keeps the problem's note for `history`
                 "UPDATE deliveries SET state = ?, message_id = COALESCE(?, message_id),"
                 " error = COALESCE(?, error), transport = ?, updated_at = ?,"
-                " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"
+                " sent_at = CASE WHEN CAST(? AS TEXT) = 'sent' THEN ? ELSE sent_at END"
                 " WHERE notice_id = ? AND recipient = ? AND state = 'sending'",
                 [
                     (str(state), message_id, error, transport, stamp, str(state), stamp,

@@ -35,6 +35,7 @@ from ctmaint.errors import (
     Problem,
     PublishError,
     ScheduleError,
+    StateError,
     UsageError,
     os_reason,
 )
@@ -43,6 +44,7 @@ from ctmaint.ledger import (
     Deliveries,
     DeliveryRow,
     Ledger,
+    StateLocation,
     StoredChange,
     WindowTaken,
     open_ledger,
@@ -78,7 +80,7 @@ class Workspace:
     """
 
     config: Path | None
-    state: Path
+    state: StateLocation  # a SQLite file, or a postgresql:// URL
     now: datetime
     cwd: Path
     _policy: Policy | None = field(default=None, init=False)
@@ -88,15 +90,31 @@ class Workspace:
     _changes: list[Change] | None = field(default=None, init=False)
 
     @classmethod
-    def locate(cls, config: Path | None, state: Path | None, now: datetime, cwd: Path) -> Workspace:
+    def locate(
+        cls, config: Path | None, state: str | Path | None, now: datetime, cwd: Path
+    ) -> Workspace:
         """Apply the defaults.
 
         The policy is ./ctmaint.toml if present, else the embedded one; the state is
-        ./.ctmaint/state.db.
+        ./.ctmaint/state.db, or what ``state`` names: a file, or a ``postgresql://`` URL.
         """
         if config is None and (cwd / POLICY_FILE).is_file():
             config = cwd / POLICY_FILE
-        return cls(config=config, state=state or cwd / DEFAULT_STATE, now=now, cwd=cwd)
+        return cls(config=config, state=state_location(state, cwd), now=now, cwd=cwd)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the state is a PostgreSQL database that several hosts share."""
+        return isinstance(self.state, str)
+
+    def outbox(self, folder: Path | None) -> Path:
+        """Where the outbox transport writes: ``folder`` if given, else beside a SQLite
+        state, or ``.ctmaint/outbox`` in the working folder for a shared state."""
+        if folder is not None:
+            return folder
+        if isinstance(self.state, str):
+            return self.cwd / ".ctmaint" / "outbox"
+        return self.state.parent / "outbox"
 
     @property
     def policy(self) -> Policy:
@@ -149,6 +167,20 @@ class Workspace:
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
+
+
+def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
+    """``--state`` as given: a ``postgresql://`` URL stays a URL, anything else is a path
+    (relative to ``cwd``); none means ./.ctmaint/state.db."""
+    if state is None or state == "":
+        return cwd / DEFAULT_STATE
+    text = str(state)
+    if text.startswith(("postgresql:", "postgres:")):
+        from ctmaint.postgres import check_url
+
+        check_url(text)
+        return text
+    return cwd / text
 
 
 def decode_all(stored: list[StoredChange]) -> list[Change]:
@@ -252,6 +284,12 @@ def check(workspace: Workspace) -> CheckReport:
         return CheckReport(problems, notes)
     notes += [calendar_note(policy, spec, workspace.now) for spec in policy.calendars.values()]
     notes.append(contacts_note(policy, contacts))
+    if workspace.shared:  # a shared state must be reachable from this host
+        try:
+            with workspace.reading():
+                notes.append(f"state: {masked_state(workspace.state)} is reachable")
+        except StateError as error:
+            return CheckReport([Problem("state", "", str(error))], notes)
     if policy.provider.transport == "sendgrid" and not os.environ.get("SENDGRID_API_KEY"):
         notes.append("transport: sendgrid, but SENDGRID_API_KEY is not set here; `send` needs it")
     return CheckReport([], notes)
@@ -316,6 +354,7 @@ def send(
     notices_dir: Path,
     dry_run: bool,
     progress: ProgressStart | None = None,
+    outbox: Path | None = None,
 ) -> SendReport:
     """The cron entry point: deliver and post every due notice (see :mod:`ctmaint.sendplan`
     for what is decided and :mod:`ctmaint.dispatch` for how it is carried out)."""
@@ -327,7 +366,7 @@ def send(
         report = dispatch.describe(plan_send(workspace))
         report.left_out = left_out
         return report
-    transport = make_transport(transport_name or policy.provider.transport, workspace)
+    transport = make_transport(transport_name or policy.provider.transport, workspace, outbox)
     with dispatch.send_lock(workspace.state) as locked:
         if not locked:
             raise dispatch.AnotherRunError(
@@ -357,12 +396,12 @@ def plan_send(workspace: Workspace) -> sendplan.SendPlan:
         return dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
 
 
-def make_transport(name: str, workspace: Workspace) -> Transport:
+def make_transport(name: str, workspace: Workspace, outbox: Path | None = None) -> Transport:
     """The transport ``name``, its configuration checked; it touches nothing until started."""
     if name == "outbox":
         from ctmaint.delivery.outbox import OutboxTransport
 
-        return OutboxTransport(workspace.state.parent / "outbox")
+        return OutboxTransport(workspace.outbox(outbox))
     if name == "sendgrid":
         from ctmaint.delivery.sendgrid import SendGridTransport
 
@@ -573,3 +612,58 @@ def complete(workspace: Workspace, window_id: str, at: datetime | None, by: str)
 def follow_up(workspace: Workspace, window_id: str, notes: str, by: str) -> Window:
     """After a window, the note on what it brought, for those told of it."""
     return _change(workspace, window_id, by, lambda window: FollowUp(notes.strip()))
+
+
+def masked_state(state: StateLocation | str) -> str:
+    """The state as messages show it: a path, or a URL with its password masked."""
+    if isinstance(state, str):
+        from ctmaint.postgres import masked
+
+        return masked(state)
+    return str(state)
+
+
+# The tables a state holds, in the order they are copied, with their columns.
+_TABLES = {
+    "changes": "seq, window_id, kind, fields, made_at, made_by",
+    "deliveries": "notice_id, recipient, window_id, stage, account, state, attempts, due_at,"
+    " expires_at, updated_at, sent_at, transport, message_id, error, resent_uncertain",
+    "posts": "notice_id, window_id, stage, status, title, path, posted_at",
+    "settings": "key, value",
+}
+
+
+def migrate_state(workspace: Workspace, url: str) -> dict[str, int]:
+    """Copy the SQLite state of ``workspace`` into the empty PostgreSQL database at
+    ``url``, in one transaction: every change (with its number), delivery, post and setting.
+    Refuses a target that already holds records; changes nothing in the source."""
+    from ctmaint import postgres
+
+    if workspace.shared:
+        raise UsageError("the state to copy from must be a SQLite file", subject="state")
+    postgres.check_url(url)
+    with workspace.reading() as source:
+        rows = {table: list(source.execute(f"SELECT {cols} FROM {table}")) for table, cols in
+                _TABLES.items()}  # fmt: skip
+    target = postgres.open_ledger(url)
+    try:
+        with target.transaction():
+            held = sum(
+                int(target.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                for table in _TABLES
+            )
+            if held:
+                raise StateError(
+                    f"the state database {postgres.masked(url)} already holds {held} records; "
+                    "copy into an empty database"
+                )
+            for table, columns in _TABLES.items():
+                marks = ", ".join("?" * len(columns.split(",")))
+                target.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows[table])
+            target.execute(
+                "SELECT setval(pg_get_serial_sequence('changes', 'seq'),"
+                " COALESCE((SELECT max(seq) FROM changes), 0) + 1, false)"
+            )
+    finally:
+        target.close()
+    return {table: len(found) for table, found in rows.items()}
