@@ -94,3 +94,31 @@ def history(host: Host) -> dict[str, list[dict[str, object]]]:
         host.run("history", "--format", "json")
     )
     return document
+
+
+_NOT_RUN: list[int] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a server, the tests that need one are left out and said so once, at the end
+    (not one "skipped" line each)."""
+    from tests.pg import SERVER_URL
+
+    if SERVER_URL:
+        return
+    here = Path(__file__).parent
+    needing = [
+        i for i in items if "database" in getattr(i, "fixturenames", ()) and here in i.path.parents
+    ]
+    if needing:
+        config.hook.pytest_deselected(items=needing)
+        items[:] = [i for i in items if i not in needing]
+        _NOT_RUN.append(len(needing))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _NOT_RUN:
+        terminalreporter.write_line(
+            f"{sum(_NOT_RUN)} PostgreSQL tests not run: CTMAINT_TEST_POSTGRES is not set "
+            "(give a server's URL; .ci/run starts one)"
+        )
