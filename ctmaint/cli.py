@@ -198,6 +198,12 @@ def send(
     output: Annotated[
         Format, typer.Option("--format", help="With --dry-run: table or json.")
     ] = Format.table,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", help="With --dry-run: name every recipient, not the first three."
+        ),
+    ] = False,
     transport: Annotated[
         TransportName | None,
         typer.Option("--transport", help="outbox or sendgrid; default the policy's choice."),
@@ -221,7 +227,7 @@ def send(
         return
     name = transport.value if transport else None
     with _progress_bar() as progress:
-        report = services.send(workspace, name, notices, dry_run, progress, outbox)
+        report = services.send(workspace, name, notices, dry_run, progress, outbox, verbose)
     if report.stopped:
         typer.echo(
             f"ctmaint: {report.stopped}; {report.pending} deliveries left for the next run",

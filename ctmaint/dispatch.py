@@ -109,8 +109,13 @@ def make_plan(
     return decide(policy, windows, changes, contacts, view(Deliveries(ledger)), now)
 
 
-def describe(plan: SendPlan) -> SendReport:
-    """The report `send --dry-run` prints: the plan, with the counts `send` would report."""
+SHOWN_ADDRESSES = 3  # a dry run names a few recipients per notice; --verbose names all
+
+
+def describe(plan: SendPlan, verbose: bool = False) -> SendReport:
+    """The report `send --dry-run` prints: the plan, with the counts `send` would report,
+    naming a few recipients of each notice (all of them if ``verbose``): a notice to
+    100,000 contacts is one short line, not megabytes."""
     report = SendReport(
         sent=plan.deliveries,
         recovered=plan.resent_in_flight,
@@ -126,7 +131,10 @@ def describe(plan: SendPlan) -> SendReport:
             report.actions.append(f"would mark {notice_id} expired ({step.count} recipients)")
             continue
         if step.send:
-            names = ", ".join(r.email for r in step.send)
+            shown = step.send if verbose else step.send[:SHOWN_ADDRESSES]
+            names = ", ".join(r.email for r in shown)
+            more = len(step.send) - len(shown)
+            names += f" and {more} more" if more else ""
             report.actions.append(f"would send {notice_id} to {len(step.send)}: {names}")
         if step.post:
             report.posts += 1

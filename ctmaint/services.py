@@ -355,6 +355,7 @@ def send(
     dry_run: bool,
     progress: ProgressStart | None = None,
     outbox: Path | None = None,
+    verbose: bool = False,
 ) -> SendReport:
     """The cron entry point: deliver and post every due notice (see :mod:`ctmaint.sendplan`
     for what is decided and :mod:`ctmaint.dispatch` for how it is carried out)."""
@@ -363,7 +364,7 @@ def send(
     left_out = [str(problem) for problem in workspace.contact_problems]
     start, end = dispatch.span(policy, now)
     if dry_run:
-        report = dispatch.describe(plan_send(workspace))
+        report = dispatch.describe(plan_send(workspace), verbose)
         report.left_out = left_out
         return report
     transport = make_transport(transport_name or policy.provider.transport, workspace, outbox)

@@ -413,3 +413,18 @@ def test_every_eml_reads_back_whole_in_pythons_email(run_cli: CliRunner, site: P
         assert f"\r\nX-MAINTNOTE-MAINTENANCE-ID;VALUE=TEXT:{window}\r\n" in raw.decode()
         if window == added.out.strip():
             assert f"\r\nSUMMARY:CallTower: {UNICODE_SUMMARY}\r\n" in attachment.get_content()
+
+
+def test_a_dry_run_names_a_few_recipients_per_notice_unless_verbose(tmp_path: Path) -> None:
+    addresses = many_contacts(tmp_path, 40)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTMAINT_")}
+    args = [str(CTMAINT), "--now", "2030-06-14T09:00:00-06:00", "send", "--dry-run"]
+    short = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=60, check=True).stdout  # fmt: skip
+    line = next(x for x in short.splitlines() if x.startswith(f"would send {MONTHLY}/"))
+    assert line.endswith(" and 37 more")
+    assert line.startswith(f"would send {MONTHLY}/week-before to 40: ")
+    full = subprocess.run([*args, "--verbose"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60, check=True).stdout  # fmt: skip
+    line = next(x for x in full.splitlines() if x.startswith(f"would send {MONTHLY}/"))
+    assert set(line.split(": ", 1)[1].split(", ")) == addresses
