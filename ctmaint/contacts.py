@@ -8,6 +8,7 @@ reported with its line number. Role ``maintenance`` receives notices.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Iterable
@@ -184,5 +185,6 @@ def _contact(
     return [], contact
 
 
+@functools.lru_cache(maxsize=1024)  # a few role and product lists repeat on every row
 def _split(cell: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in cell.split(";") if part.strip())

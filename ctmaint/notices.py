@@ -133,26 +133,49 @@ def _lead_due(stage: LeadStage, window: Window, zone: ZoneInfo) -> datetime:
 
 
 def recipients(contacts: Sequence[Contact], window: Window) -> list[Recipient]:
-    """Maintenance contacts of organizations using a product the window affects.
+    """Maintenance contacts of organizations using a product the window affects (see
+    :class:`ContactBook`, which answers this for many windows from one pass)."""
+    return ContactBook(contacts).recipients(window)
+
+
+class ContactBook:
+    """The contacts, indexed once for the questions a send asks of every notice.
 
     What an organization uses is every product on any of its rows: a maintenance contact
     listed with ``teams`` still hears of Connect work if another row of the organization
     names ``connect``. One copy per address: the first row of an address decides its
     name, account and zone.
     """
-    used: dict[str, set[str]] = {}
-    for contact in contacts:
-        used.setdefault(contact.organization, set()).update(contact.products)
-    affected = set(window.products) | {ALL_PRODUCTS}
-    chosen: dict[str, Recipient] = {}
-    for contact in contacts:
-        key = contact.email.lower()
-        if NOTIFY_ROLE not in contact.roles or key in chosen:
-            continue
-        if used[contact.organization].isdisjoint(affected):
-            continue
-        chosen[key] = Recipient.of(contact)
-    return list(chosen.values())
+
+    def __init__(self, contacts: Sequence[Contact]) -> None:
+        used: dict[str, set[str]] = {}
+        for contact in contacts:
+            used.setdefault(contact.organization, set()).update(contact.products)
+        # every address, by its first row (whatever its roles): who a change notice reaches
+        self.known: dict[str, Recipient] = {}
+        # maintenance contacts, by the first maintenance row of each address
+        self._notified: list[tuple[Recipient, frozenset[str]]] = []
+        notified: set[str] = set()
+        for contact in contacts:
+            key = contact.email.lower()
+            recipient = None
+            if key not in self.known:
+                recipient = self.known[key] = Recipient.of(contact)
+            if NOTIFY_ROLE in contact.roles and key not in notified:
+                notified.add(key)
+                organization_uses = frozenset(used[contact.organization])
+                # this row decides (its first row may have been another role's)
+                self._notified.append((recipient or Recipient.of(contact), organization_uses))
+        self._by_products: dict[frozenset[str], list[Recipient]] = {}
+
+    def recipients(self, window: Window) -> list[Recipient]:
+        """The maintenance contacts of organizations using a product ``window`` affects."""
+        affected = frozenset(window.products) | {ALL_PRODUCTS}
+        found = self._by_products.get(affected)
+        if found is None:
+            found = [r for r, used in self._notified if not used.isdisjoint(affected)]
+            self._by_products[affected] = found
+        return list(found)
 
 
 def lookahead(policy: Policy) -> timedelta:

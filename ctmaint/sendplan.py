@@ -29,7 +29,7 @@ from datetime import datetime
 from ctmaint.changes import Change, change_notices
 from ctmaint.contacts import Contact
 from ctmaint.ledger import DeliveryRow, RowKey
-from ctmaint.notices import Notice, Recipient, plan, recipients
+from ctmaint.notices import ContactBook, Notice, Recipient, plan
 from ctmaint.policy import Policy
 from ctmaint.schedule import Window, on_status_page
 from ctmaint.vocabulary import DeliveryState, Stage
@@ -134,8 +134,9 @@ def decide(
         state[key] = DeliveryState.CANCELLED
     epoch = view.epoch or now
     ledger = _Ledger.of(view.rows)
+    book = ContactBook(contacts)
     steps: list[Step] = []
-    for due in due_notices(policy, windows, changes, contacts, ledger, now):
+    for due in due_notices(policy, windows, changes, book, ledger, now):
         step = _step(policy, due, ledger, state, view.posted, epoch, now)
         if step is not None:
             steps.append(step)
@@ -208,7 +209,7 @@ def due_notices(
     policy: Policy,
     windows: Sequence[Window],
     changes: Sequence[Change],
-    contacts: Sequence[Contact],
+    book: ContactBook,
     ledger: _Ledger,
     now: datetime,
 ) -> list[Due]:
@@ -220,23 +221,20 @@ def due_notices(
     notices = plan(policy, windows) + change_notices(policy, windows, changes)
     due = sorted((n for n in notices if n.due <= now), key=lambda n: (n.due, n.id))
     return [
-        Due(notice, tuple(addressees(notice, contacts, ledger.told)), _edit_note(notice, ledger))
+        Due(notice, tuple(addressees(notice, book, ledger.told)), _edit_note(notice, ledger))
         for notice in due
     ]
 
 
 def addressees(
-    notice: Notice, contacts: Sequence[Contact], told: dict[str, dict[str, str]]
+    notice: Notice, book: ContactBook, told: dict[str, dict[str, str]]
 ) -> list[Recipient]:
     """Who gets ``notice``: by product, or (notices of changes) everyone already told."""
     if not notice.to_told:
-        return recipients(contacts, notice.window)
-    known: dict[str, Recipient] = {}
-    for contact in contacts:  # the first row of an address decides, as in recipients()
-        known.setdefault(contact.email.lower(), Recipient.of(contact))
+        return book.recipients(notice.window)
     window_told = told.get(notice.window.id, {})
     return [
-        known.get(address) or Recipient(address, "", account, account, None)
+        book.known.get(address) or Recipient(address, "", account, account, None)
         for address, account in sorted(window_told.items())
     ]
 

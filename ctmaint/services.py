@@ -50,7 +50,7 @@ from ctmaint.ledger import (
     open_ledger,
     open_snapshot,
 )
-from ctmaint.notices import Notice, lookahead, plan
+from ctmaint.notices import ContactBook, Notice, lookahead, plan
 from ctmaint.policy import (
     EMBEDDED,
     CalendarSpec,
@@ -423,11 +423,12 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
         states = deliveries.states()
         told = sendplan.told(deliveries.rows())
     shown = []
+    book = ContactBook(contacts)
     for notice in sorted(notices, key=lambda n: (n.due, n.id)):
         if not first <= notice.due <= last:
             continue
         counts = states.get(notice.id, {})
-        total = sum(counts.values()) or len(sendplan.addressees(notice, contacts, told))
+        total = sum(counts.values()) or len(sendplan.addressees(notice, book, told))
         state = notice_state(notice, counts, now)
         if total == 0 and notice.due <= now and state == "pending":
             state = "sent"  # nobody to tell: nothing is waiting

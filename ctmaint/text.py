@@ -22,6 +22,8 @@ def is_control(character: str) -> bool:
 
 def bad_character(text: str, *, multiline: bool = False) -> str | None:
     """A sentence fragment naming the first character ``text`` may not hold, or None."""
+    if text.isprintable():  # the common case, checked in C: nothing to look at one by one
+        return None
     allowed = _MULTILINE if multiline else frozenset()
     for character in text:
         if character not in allowed and is_control(character):
