@@ -11,6 +11,7 @@ import recurring_ical_events
 from icalendar import Calendar, Event
 
 from ctmaint.render.ical import fold
+from ctmaint.schedule import windows_between
 from tests.conftest import Built, CliRunner
 
 IMPACTS = {"NO-IMPACT", "REDUCED-REDUNDANCY", "DEGRADED", "OUTAGE"}
@@ -229,3 +230,27 @@ def test_a_window_ending_in_the_repeated_hour_reads_one_way(
     (event,) = [e for e in load(tmp_path / "calendars" / "teams.ics").walk("VEVENT")
                 if e["X-MAINTNOTE-MAINTENANCE-ID"] == added.out.strip()]  # fmt: skip
     assert event.end - event.start == timedelta(hours=2, minutes=15)
+
+
+@pytest.mark.parametrize(
+    "account",
+    ["ACME-1", "ALL-CUSTOMERS", "A,B;C\\D", "Zürich Ärzte AG", "X" * 120, "Ünïcödé " * 12],
+)
+def test_the_account_is_put_in_exactly_as_a_full_rendering_writes_it(
+    shipped: object, account: str
+) -> None:
+    from ctmaint.policy import Policy
+    from ctmaint.render.ical import full_window_calendar, window_calendar
+
+    assert isinstance(shipped, Policy)
+    now = datetime(2030, 6, 1, tzinfo=UTC)
+    (window,) = [
+        w for w in windows_between(shipped, now, now + timedelta(days=30))
+        if w.calendar == "monthly"
+    ]  # fmt: skip
+    assert window_calendar(window, shipped, now, account) == full_window_calendar(
+        window, shipped, now, account
+    )
+    calendar = Calendar.from_ical(window_calendar(window, shipped, now, account))
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["X-MAINTNOTE-ACCOUNT"]) == account
