@@ -16,7 +16,9 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING
 from ctmaint import clock
 from ctmaint.changes import Change
 from ctmaint.contacts import Contact
-from ctmaint.delivery import Transport
+from ctmaint.delivery import Outcome, Transport
 from ctmaint.errors import CtmaintError, DeliveryError, StateError, TransportDown, os_reason
 from ctmaint.ledger import Deliveries, Ledger, StateLocation
 from ctmaint.notices import Audience, Notice, Recipient, lookahead
@@ -243,10 +245,12 @@ def _deliver(
     report: SendReport,
     run: Run,
 ) -> None:
-    """Deliver the step's notice to its recipients, an audience and a batch at a time.
+    """Deliver the step's notice to its recipients, an audience and a batch at a time, up
+    to ``transport.concurrency`` requests in flight.
 
-    Each batch is claimed (committed) before the transport is called and recorded right
-    after, so a run killed at any moment leaves at most one batch in flight.
+    Each batch is claimed (committed) before the transport is called and recorded as soon
+    as it answers, so a run killed at any moment leaves at most the batches in flight.
+    The ledger is only ever touched from this thread; workers only call the transport.
     """
     notice = step.due.notice
     groups: dict[Audience, list[Recipient]] = {}
@@ -256,27 +260,101 @@ def _deliver(
         return
     from ctmaint.render.message import render_message
 
-    for audience, group in groups.items():
-        try:
-            message = render_message(notice, audience, policy, now, step.due.note)
-        except Exception as error:  # a notice that cannot be rendered will not render later
-            _fail_unrenderable(deliveries, notice, group, error, now, report)
-            continue
-        for start in range(0, len(group), transport.batch_size):
-            if clock.monotonic() >= run.deadline:
-                report.stopped = "the run's time budget is used up"
+    with _Flight(deliveries, notice, transport, now, report, run) as flight:
+        for audience, group in groups.items():
+            if report.stopped:
                 return
-            batch = group[start : start + transport.batch_size]
-            claimed = set(deliveries.claim(notice.id, (r.email for r in batch), now))
-            batch = [r for r in batch if r.email in claimed]
-            if not batch:
-                continue
             try:
-                _deliver_batch(deliveries, notice, message, batch, transport, now, report)
-            except TransportDown as down:
-                report.stopped = str(down)
-                return
-            run.progress(len(batch))
+                message = render_message(notice, audience, policy, now, step.due.note)
+            except Exception as error:  # a notice that cannot be rendered will not render later
+                _fail_unrenderable(deliveries, notice, group, error, now, report)
+                continue
+            for start in range(0, len(group), transport.batch_size):
+                if clock.monotonic() >= run.deadline:
+                    report.stopped = "the run's time budget is used up"
+                if report.stopped:
+                    return
+                batch = group[start : start + transport.batch_size]
+                claimed = set(deliveries.claim(notice.id, (r.email for r in batch), now))
+                batch = [r for r in batch if r.email in claimed]
+                if batch:
+                    flight.send(message, batch)
+
+
+class _Flight:
+    """The requests in flight for one notice: at most ``transport.concurrency`` at once (on
+    worker threads when more than one), each recorded here, in this thread, as it ends."""
+
+    def __init__(
+        self,
+        deliveries: Deliveries,
+        notice: Notice,
+        transport: Transport,
+        now: datetime,
+        report: SendReport,
+        run: Run,
+    ) -> None:
+        self.deliveries, self.notice, self.transport = deliveries, notice, transport
+        self.now, self.report, self.run = now, report, run
+        self.limit = max(1, transport.concurrency)
+        self.pool: ThreadPoolExecutor | None = None
+        self.flying: deque[tuple[Future[list[Outcome]], list[Recipient]]] = deque()
+        self.fatal: DeliveryError | None = None
+
+    def __enter__(self) -> _Flight:
+        if self.limit > 1:
+            self.pool = ThreadPoolExecutor(self.limit, thread_name_prefix="ctmaint-send")
+        return self
+
+    def send(self, message: Message, batch: list[Recipient]) -> None:
+        future: Future[list[Outcome]]
+        if self.pool is None:
+            future = Future()
+            try:
+                future.set_result(self.transport.deliver(message, batch, self.now))
+            except Exception as error:
+                future.set_exception(error)
+        else:
+            future = self.pool.submit(self.transport.deliver, message, batch, self.now)
+        self.flying.append((future, batch))
+        while len(self.flying) >= self.limit or (self.flying and self.flying[0][0].done()):
+            self._land()
+
+    def _land(self) -> None:
+        future, batch = self.flying.popleft()
+        notice, deliveries, report = self.notice, self.deliveries, self.report
+        try:
+            outcomes = future.result()
+        except (DeliveryError, TransportDown) as error:
+            release = [(r.email, PENDING, None, None) for r in batch]
+            deliveries.record(notice.id, release, self.transport.name, self.now)
+            if isinstance(error, TransportDown):
+                report.stopped = report.stopped or str(error)
+            else:
+                self.fatal = self.fatal or error
+                report.stopped = report.stopped or str(error)
+            return
+        except Exception as error:  # a bug in a transport: this batch waits, the others go on
+            reason = f"not delivered: {type(error).__name__}: {error}"
+            noted: list[tuple[str, DeliveryState, str | None, str | None]] = [
+                (r.email, PENDING, None, reason) for r in batch
+            ]
+            deliveries.record(notice.id, noted, self.transport.name, self.now)
+            report.failed += len(batch)
+            report.failures += [f"{notice.id} to {r.email}: {reason}" for r in batch]
+            return
+        _record(deliveries, notice, outcomes, self.transport, self.now, report)
+        self.run.progress(len(batch))
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            while self.flying:  # whatever happens, every batch in flight is recorded
+                self._land()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+        if self.fatal is not None and exc[0] is None:
+            raise self.fatal
 
 
 def _fail_unrenderable(
@@ -295,30 +373,14 @@ def _fail_unrenderable(
     report.failures += [f"{notice.id} to {r.email}: {reason}" for r in group]
 
 
-def _deliver_batch(
+def _record(
     deliveries: Deliveries,
     notice: Notice,
-    message: Message,
-    batch: list[Recipient],
+    outcomes: list[Outcome],
     transport: Transport,
     now: datetime,
     report: SendReport,
 ) -> None:
-    try:
-        outcomes = transport.deliver(message, batch, now)
-    except (DeliveryError, TransportDown):
-        release = [(r.email, PENDING, None, None) for r in batch]
-        deliveries.record(notice.id, release, transport.name, now)
-        raise
-    except Exception as error:  # a bug in a transport: this batch waits, the others go on
-        reason = f"not delivered: {type(error).__name__}: {error}"
-        noted: list[tuple[str, DeliveryState, str | None, str | None]] = [
-            (r.email, PENDING, None, reason) for r in batch
-        ]
-        deliveries.record(notice.id, noted, transport.name, now)
-        report.failed += len(batch)
-        report.failures += [f"{notice.id} to {r.email}: {reason}" for r in batch]
-        return
     deliveries.record(
         notice.id,
         [(o.recipient, _LEDGER_STATE[o.state], o.message_id, o.error) for o in outcomes],

@@ -102,6 +102,7 @@ class SendGridSettings:
     max_wait_seconds: float = 60.0
     timeout_seconds: float = 30.0
     down_after: int = 3  # requests in a row unanswered: SendGrid is down for the rest of the run
+    concurrency: int = 8  # requests in flight at once
 
 
 # Each [sendgrid] setting's largest sensible value: patience that cannot outlast a cron run.
@@ -111,6 +112,7 @@ SENDGRID_LIMITS = {
     "max_wait_seconds": 600,
     "timeout_seconds": 300,
     "down_after": 100,
+    "concurrency": 32,
 }
 
 
@@ -542,6 +544,7 @@ class _Reader:
             max_wait_seconds=values["max_wait_seconds"],
             timeout_seconds=values["timeout_seconds"] or defaults.timeout_seconds,
             down_after=max(1, int(values["down_after"])),
+            concurrency=max(1, int(values["concurrency"])),
         )
 
     def send(self, table: dict[str, Any]) -> SendSettings:

@@ -31,7 +31,8 @@ class Outcome:
 
 class Transport(Protocol):
     name: str
-    batch_size: int  # recipients per deliver() call: the most a killed run can leave in flight
+    batch_size: int  # recipients per deliver() call
+    concurrency: int  # deliver() calls at once (a killed run leaves at most these in flight)
 
     def start(self) -> None:
         """Called once the send lock is held, before the first delivery."""
@@ -43,6 +44,7 @@ class Transport(Protocol):
         """Deliver ``message`` to each of ``recipients`` (one copy each, none seeing another).
 
         Raises DeliveryError when the transport cannot work at all (bad credentials):
-        the caller stops the run and leaves every delivery pending.
+        the caller stops the run and leaves every delivery pending. With ``concurrency``
+        above one, it is called from several threads at once.
         """
         ...

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class OutboxTransport:
     name = "outbox"
     batch_size = 25
+    concurrency = 1  # the disk is the limit: one writer
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder

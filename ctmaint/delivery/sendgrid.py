@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import threading
 import urllib.error
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -70,10 +71,12 @@ class SendGridTransport:
         if extra_headers:  # for tests against a mock (Prism's "Prefer: code=429")
             self._client.client.request_headers.update(extra_headers)
         self.retry = retry
+        self.concurrency = retry.concurrency
         self.sleep = sleep
         self.real_time = real_time
         self._unanswered = 0  # requests in a row that SendGrid did not accept or refuse
         self._last_problem = ""
+        self._lock = threading.Lock()  # deliver() runs on several threads at once
 
     @classmethod
     def from_environment(cls, settings: SendGridSettings) -> SendGridTransport:
@@ -98,18 +101,20 @@ class SendGridTransport:
     def deliver(
         self, message: Message, recipients: Sequence[Recipient], now: datetime
     ) -> list[Outcome]:
-        if self._unanswered >= self.retry.down_after:
-            raise TransportDown(
-                f"SendGrid did not answer {self._unanswered} requests in a row "
-                f"(last: {self._last_problem})"
-            )
+        with self._lock:
+            if self._unanswered >= self.retry.down_after:
+                raise TransportDown(
+                    f"SendGrid did not answer {self._unanswered} requests in a row "
+                    f"(last: {self._last_problem})"
+                )
         body = request_body(message, recipients)
         state, message_id, error = self._post(body)
-        if state in ("retry", "uncertain"):
-            self._unanswered += 1
-            self._last_problem = error or state
-        else:
-            self._unanswered = 0
+        with self._lock:
+            if state in ("retry", "uncertain"):
+                self._unanswered += 1
+                self._last_problem = error or state
+            else:
+                self._unanswered = 0
         return [Outcome(r.email, state, message_id, error) for r in recipients]
 
     def _post(self, body: dict[str, Any]) -> tuple[OutcomeState, str | None, str | None]:

@@ -25,12 +25,15 @@ from tests.conftest import CliRunner
 KEY = "SG.test-key-that-must-never-leak.0123456789"
 WEEK_BEFORE = "2030-06-14T09:00:00-06:00"
 NOTICE = "monthly-2030-06-21/week-before"
+# One request at a time: these tests script SendGrid's answers in order (concurrency has
+# its own tests below).
 FAST = """
 [sendgrid]
 retries = 2
 backoff_seconds = 0.01
 max_wait_seconds = 3
 timeout_seconds = {timeout}
+concurrency = {concurrency}
 """
 
 
@@ -77,10 +80,12 @@ def mock(httpserver: HTTPServer) -> Iterator[SendGridMock]:
     httpserver.clear()
 
 
-def setup_site(folder: Path, rows: list[str], timeout: float = 5.0) -> None:
+def setup_site(folder: Path, rows: list[str], timeout: float = 5.0, concurrency: int = 1) -> None:
     from ctmaint.policy import embedded_policy_text
 
-    text = embedded_policy_text().split("[sendgrid]")[0] + FAST.format(timeout=timeout)
+    text = embedded_policy_text().split("[sendgrid]")[0] + FAST.format(
+        timeout=timeout, concurrency=concurrency
+    )
     (folder / "ctmaint.toml").write_text(
         text.replace('transport = "outbox"', 'transport = "sendgrid"')
     )
