@@ -18,7 +18,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +39,8 @@ from ctmaint.times import utc_z
 from ctmaint.vocabulary import DeliveryState
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from ctmaint.render.message import Message
 
 EPOCH_KEY = "send_epoch"
@@ -302,11 +303,15 @@ class _Flight:
         self.fatal: DeliveryError | None = None
 
     def __enter__(self) -> _Flight:
-        if self.limit > 1:
+        if self.limit > 1:  # threads only when a run sends (not on a tick with nothing due)
+            from concurrent.futures import ThreadPoolExecutor
+
             self.pool = ThreadPoolExecutor(self.limit, thread_name_prefix="ctmaint-send")
         return self
 
     def send(self, message: Message, batch: list[Recipient]) -> None:
+        from concurrent.futures import Future
+
         future: Future[list[Outcome]]
         if self.pool is None:
             future = Future()
