@@ -11,7 +11,6 @@ concurrent install is never taken for a finished one). Everything the tests serv
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import json
 import os
@@ -19,16 +18,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import CliRunner
+from tests.serving import Served, serve  # noqa: F401 - serve is a fixture
 
 ENABLED = os.environ.get("CTMAINT_CLIENTS") == "1"
 SKIP_REASON = (
@@ -168,45 +165,6 @@ def run_client(
         f"{what} exited {done.returncode}:\n{done.stderr[-3000:]}\n{done.stdout[-2000:]}"
     )
     return done
-
-
-@dataclass
-class Served:
-    """A folder served over HTTP on 127.0.0.1; ``paths`` are the paths requested, in order."""
-
-    url: str
-    paths: list[str] = field(default_factory=list)
-
-
-class _Handler(SimpleHTTPRequestHandler):
-    served: Served
-
-    def log_message(self, format: str, *args: Any) -> None:
-        self.served.paths.append(self.path)
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Path], Served]]:
-    """Start a threaded static server on 127.0.0.1 (a free port) for a folder; stopped after
-    the test."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(folder: Path) -> Served:
-        served = Served("")
-        handler = type("Handler", (_Handler,), {"served": served})
-        server = ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
-        )
-        server.daemon_threads = True
-        served.url = f"http://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return served
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def build(run_cli: CliRunner, now: str) -> None:

@@ -13,7 +13,6 @@ the installs took is printed in the terminal summary.
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import json
 import os
@@ -21,11 +20,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +29,7 @@ import pytest
 
 from ctmaint.contacts import COLUMNS
 from tests.conftest import CliRunner
+from tests.serving import Served, serve  # noqa: F401 - serve is a fixture
 
 ENABLED = os.environ.get("CTMAINT_BROWSER") == "1"
 SKIP_REASON = (
@@ -198,45 +195,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_sep("-", "ctmaint status-page browser")
         for line in INSTALL_LOG:
             terminalreporter.write_line(line)
-
-
-@dataclass
-class Served:
-    """A folder served over HTTP on 127.0.0.1; ``paths`` are the paths requested, in order."""
-
-    url: str
-    paths: list[str] = field(default_factory=list)
-
-
-class _Handler(SimpleHTTPRequestHandler):
-    served: Served
-
-    def log_message(self, format: str, *args: Any) -> None:
-        self.served.paths.append(self.path)
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Path], Served]]:
-    """Start a threaded static server on 127.0.0.1 (a free port) for a folder; stopped after
-    the test."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(folder: Path) -> Served:
-        served = Served("")
-        handler = type("Handler", (_Handler,), {"served": served})
-        server = ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
-        )
-        server.daemon_threads = True
-        served.url = f"http://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return served
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 # The CLI, as the tests use it.
