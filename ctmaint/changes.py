@@ -424,19 +424,15 @@ def group(changes: Iterable[Change]) -> dict[str, list[Change]]:
 
 def final_window(policy: Policy, window_id: str, log: Sequence[Change]) -> Window | None:
     """The window ``window_id`` after its changes, or None if it does not exist."""
-    window = None
+    added = bool(log) and isinstance(log[0].event, Add)
+    window = None if added else rule_window(policy, window_id)
     for index, change in enumerate(log):
-        if isinstance(change.event, Add):
+        event = change.event
+        if isinstance(event, Add):  # only the first add makes the window (the id is unique)
             if index == 0:
-                window = change.event.create(window_id, policy, change.made_at)
+                window = event.create(window_id, policy, change.made_at)
         elif window is not None:
-            window = change.event.apply(window, policy, change.made_at)
-        if index == 0 and window is None and not isinstance(change.event, Add):
-            window = rule_window(policy, window_id)
-            if window is not None:
-                window = change.event.apply(window, policy, change.made_at)
-    if not log:
-        return rule_window(policy, window_id)
+            window = event.apply(window, policy, change.made_at)
     return window
 
 

@@ -66,8 +66,6 @@ class DeliveryState(StrEnum):
 
 # Rows that may still be delivered: a run will (re)send them.
 WAITING = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.UNCERTAIN)
-# Rows whose recipient may have the notice: they hear of a cancel, a move, an extension.
-MAY_HAVE_REACHED = (DeliveryState.SENT, DeliveryState.SENDING, DeliveryState.UNCERTAIN)
 
 
 class ChangeKind(StrEnum):

@@ -139,6 +139,6 @@ def notice_files(
     documents = statuspage.documents(posted, policy, now, horizon.start)
     files = {path: statuspage.as_json(document) for path, document in documents.items()}
     files["index.json"] = statuspage.index_json(policy, posts, horizon.start)
-    updated = datetime.fromisoformat(documents[statuspage.MAINTENANCES]["page"]["updated_at"])
+    updated = statuspage.last_change(posted, now, horizon.start)
     files |= page.page_files(posted, policy, now, posts, changes, updated)
     return files

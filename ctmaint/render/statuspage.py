@@ -73,6 +73,11 @@ def page(policy: Policy, updated: datetime) -> Json:
     }
 
 
+def last_change(windows: Sequence[Window], now: datetime, quiet_since: datetime) -> datetime:
+    """When the page last changed: the latest change of any window, or ``quiet_since``."""
+    return max((w.revision(now).stamp for w in windows), default=quiet_since)
+
+
 def documents(
     windows: Sequence[Window], policy: Policy, now: datetime, quiet_since: datetime
 ) -> dict[str, Json]:
@@ -84,7 +89,7 @@ def documents(
     """
     ordered = sorted(windows, key=lambda w: (w.start.timestamp(), w.id), reverse=True)
     maintenances = [maintenance(w, policy, now) for w in ordered]
-    updated = max((w.revision(now).stamp for w in windows), default=quiet_since)
+    updated = last_change(windows, now, quiet_since)
     head = {"page": page(policy, updated)}
     upcoming = [m for m in maintenances if m["status"] == "scheduled"]
     active = [m for m in maintenances if m["status"] in ("in_progress", "verifying")]
