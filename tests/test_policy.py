@@ -157,6 +157,21 @@ def test_the_shipped_policy_is_the_design(shipped: Policy) -> None:
             id="bad_sendgrid_setting",
         ),
         pytest.param(
+            policy_toml() + "\n[sendgrid]\nconcurrency = 64\n",
+            "sendgrid.concurrency: must be from 0 to 32, not 64",
+            id="too_many_requests_in_flight",
+        ),
+        pytest.param(
+            policy_toml() + '\n[send]\ntime_budget = "2h"\n',
+            "send.time_budget: must be from 1m to 1h, like 4m, not 2h",
+            id="time_budget_too_long",
+        ),
+        pytest.param(
+            policy_toml() + '\n[send]\ntime_budget = "soon"\n',
+            "send.time_budget: 'soon' is not a duration",
+            id="time_budget_not_a_duration",
+        ),
+        pytest.param(
             policy_toml() + '\n[provider2]\nname = "x"\n',
             "p.toml: provider2: unknown key; did you mean 'provider'?",
             id="unknown_table",

@@ -428,3 +428,26 @@ def test_a_dry_run_names_a_few_recipients_per_notice_unless_verbose(tmp_path: Pa
                           text=True, timeout=60, check=True).stdout  # fmt: skip
     line = next(x for x in full.splitlines() if x.startswith(f"would send {MONTHLY}/"))
     assert set(line.split(": ", 1)[1].split(", ")) == addresses
+
+
+def test_a_run_stops_delivering_when_its_time_budget_is_used_up(
+    run_cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[send] time_budget bounds a run: what is left waits for the next run, said once."""
+    from ctmaint import clock
+
+    addresses = many_contacts(tmp_path, 150)  # one audience: six outbox batches of 25
+    ticks = iter(range(0, 10_000, 100))  # each look at the clock: 100 s later
+    with monkeypatch.context() as patched:
+        patched.setattr(clock, "monotonic", lambda: float(next(ticks)))
+        result = run_cli("--now", "2030-06-14T09:00:00-06:00", "send")
+    assert result.code == 0, result.err
+    assert result.out.strip() == "sent 50, failed 0, expired 0, pending 100"
+    assert result.err.strip() == (
+        "ctmaint: the run's time budget is used up; 100 deliveries left for the next run"
+    )
+    again = run_cli("--now", "2030-06-14T09:05:00-06:00", "send")
+    assert again.out.strip() == "sent 100, failed 0, expired 0, pending 0"
+    rows = [r for r in ledger_rows(tmp_path) if r[0] == f"{MONTHLY}/week-before"]
+    assert {r[1] for r in rows} == addresses
+    assert {(r[2], r[3]) for r in rows} == {("sent", 1)}
