@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ctmaint.errors import ScheduleError, StateError, UsageError
 from ctmaint.notices import Notice
@@ -26,6 +26,9 @@ from ctmaint.schedule import Window, windows_between
 from ctmaint.text import bad_character
 from ctmaint.times import check_in_range, human_local, utc_z
 from ctmaint.vocabulary import ChangeKind, Impact, Stage
+
+if TYPE_CHECKING:
+    from ctmaint.ledger import StoredChange
 
 FOLLOW_UP_GRACE = timedelta(days=7)
 CANCEL_GRACE = timedelta(hours=24)
@@ -393,6 +396,13 @@ class Change:
     @property
     def kind(self) -> ChangeKind:
         return self.event.kind
+
+
+def decode_stored(stored: Iterable[StoredChange]) -> list[Change]:
+    """The change log as the ledger holds it, each entry decoded (see :func:`decode`)."""
+    return [
+        Change(c.seq, c.window_id, decode(c.kind, c.fields), c.made_at, c.made_by) for c in stored
+    ]
 
 
 # -- applying ---------------------------------------------------------------------------------

@@ -5,8 +5,6 @@ its exit code; usage errors exit 2. Heavy libraries are imported by the services
 need them, so a cron tick with nothing to do starts fast.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import sqlite3
@@ -16,29 +14,25 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from ctmaint import services
-from ctmaint.changes import Add
+from ctmaint import quiet
 from ctmaint.clock import resolve_now
 from ctmaint.errors import CtmaintError, UsageError
-from ctmaint.render.listing import (
-    change_record,
-    change_table,
-    history_record,
-    history_table,
-    notice_record,
-    notice_table,
-    plan_record,
-    window_record,
-    window_table,
-)
-from ctmaint.schedule import Window, elapsed_end
-from ctmaint.services import ProgressStart, Workspace
 from ctmaint.times import parse_duration, parse_instant
 from ctmaint.vocabulary import Impact
+from ctmaint.workspace import Workspace
+
+if TYPE_CHECKING:
+    from ctmaint.schedule import Window
+    from ctmaint.services import ProgressStart
+
+# No `from __future__ import annotations` here: Typer reads every command's annotations
+# when the app starts, and evaluating them from strings on every run costs a cron tick
+# more than the rest of its parsing. The core (ctmaint.services and what it imports) is
+# imported inside each command, so a tick with nothing due loads none of it.
 
 app = typer.Typer(
     help="Publish maintenance windows as calendars and feeds, and tell customers once.",
@@ -124,6 +118,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
     """Write ctmaint.toml (the shipped policy) and an example contacts.csv."""
+    from ctmaint import services
+
     for path in services.init(directory, force):
         typer.echo(f"wrote {path}")
 
@@ -131,6 +127,8 @@ def init(
 @app.command()
 def check(ctx: typer.Context) -> None:
     """Validate the policy and contacts.csv; report every problem with its fix."""
+    from ctmaint import services
+
     report = services.check(_workspace(ctx))
     for note in report.notes:
         typer.echo(note)
@@ -154,6 +152,9 @@ def upcoming(
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """The windows from now on (those running now included)."""
+    from ctmaint import services
+    from ctmaint.render.listing import window_record, window_table
+
     workspace = _workspace(ctx)
     windows = services.upcoming(workspace, days, product)
     policy = workspace.policy
@@ -177,6 +178,8 @@ def build(
     ),
 ) -> None:
     """Write the iCalendar, RSS and Atom feeds and the status page's JSON."""
+    from ctmaint import services
+
     result = services.build(_workspace(ctx), calendars, notices)
     typer.echo(
         f"built {result.windows} windows: {len(result.written)} files written, "
@@ -222,10 +225,19 @@ def send(
 ) -> None:
     """The cron entry point: send every due notice once, write its status-page post."""
     workspace = _workspace(ctx)
+    name = transport.value if transport else None
+    if not dry_run:
+        tick = workspace.send_tick(name, notices, outbox)
+        line = tick and quiet.recall(tick, workspace.now)
+        if line:  # nothing can be due yet, and nothing changed: what the full run would say
+            typer.echo(line)
+            return
+    from ctmaint import services
+    from ctmaint.render.listing import plan_record
+
     if dry_run and output is Format.json:
         typer.echo(json.dumps(plan_record(services.plan_send(workspace)), indent=2))
         return
-    name = transport.value if transport else None
     with _progress_bar() as progress:
         report = services.send(workspace, name, notices, dry_run, progress, outbox, verbose)
     if report.stopped:
@@ -255,7 +267,7 @@ def send(
 
 
 @contextmanager
-def _progress_bar() -> Iterator[ProgressStart | None]:
+def _progress_bar() -> Iterator["ProgressStart | None"]:
     """A progress bar on stderr when it is a terminal (a person watching); nothing under
     cron. rich is imported only then."""
     if not sys.stderr.isatty():
@@ -285,6 +297,9 @@ def notices(
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Planned notices: due time, stage, recipients count, state."""
+    from ctmaint import services
+    from ctmaint.render.listing import notice_record, notice_table
+
     workspace = _workspace(ctx)
     planned = services.planned_notices(workspace, days)
     zone = workspace.policy.zone
@@ -302,6 +317,9 @@ def history(
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """What was sent, to how many, when, and what failed."""
+    from ctmaint import services
+    from ctmaint.render.listing import change_record, change_table, history_record, history_table
+
     workspace = _workspace(ctx)
     found = services.history(workspace)
     zone = workspace.policy.zone
@@ -337,7 +355,7 @@ def _time(text: str | None, option: str) -> datetime | None:
     return None if text is None else parse_instant(text, option)
 
 
-def _told(window: Window, what: str) -> None:
+def _told(window: "Window", what: str) -> None:
     typer.echo(f"{window.id}: {what}; customers already told are told on the next `ctmaint send`")
 
 
@@ -369,6 +387,10 @@ def add(
     by: By = None,
 ) -> None:
     """Add unscheduled maintenance; prints its id. Customers are told on the next send."""
+    from ctmaint import services
+    from ctmaint.changes import Add
+    from ctmaint.schedule import elapsed_end
+
     workspace = _workspace(ctx)
     begins = parse_instant(start, "--start")
     if (end is None) == (duration is None):
@@ -411,6 +433,8 @@ def edit(
     by: By = None,
 ) -> None:
     """Change the details of one window; the next notice carries them."""
+    from ctmaint import services
+
     window = services.edit(
         _workspace(ctx), window_id, _by(by), summary=summary, description=description,
         justification=justification, products=None if products is None else _list(products),
@@ -430,6 +454,8 @@ def cancel(
     by: By = None,
 ) -> None:
     """Cancel one window; it stays in the feeds as CANCELLED."""
+    from ctmaint import services
+
     window = services.cancel(_workspace(ctx), window_id, reason, _by(by))
     _told(window, "cancelled")
 
@@ -443,6 +469,8 @@ def reschedule(
     by: By = None,
 ) -> None:
     """Move one window; it keeps its id."""
+    from ctmaint import services
+
     window = services.reschedule(
         _workspace(ctx), window_id, parse_instant(start, "--start"), _time(end, "--end"), _by(by)
     )
@@ -457,6 +485,8 @@ def extend(
     by: By = None,
 ) -> None:
     """Lengthen one window, before or while it runs."""
+    from ctmaint import services
+
     window = services.extend(_workspace(ctx), window_id, parse_instant(until, "--until"), _by(by))
     _told(window, f"now ends {window.end.isoformat()}")
 
@@ -469,6 +499,8 @@ def complete(
     by: By = None,
 ) -> None:
     """End one window early; the completion notice goes out on the next send."""
+    from ctmaint import services
+
     window = services.complete(_workspace(ctx), window_id, _time(at, "--at"), _by(by))
     typer.echo(f"{window.id}: completed at {window.end.isoformat()}")
 
@@ -481,6 +513,8 @@ def follow_up(
     by: By = None,
 ) -> None:
     """After a window, send the note on what it added to those told of it."""
+    from ctmaint import services
+
     try:
         notes = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -497,6 +531,8 @@ def migrate_state(
     ],
 ) -> None:
     """Copy a SQLite state (--state) into an empty PostgreSQL database, to share it."""
+    from ctmaint import services
+
     counts = services.migrate_state(_workspace(ctx), to)
     copied = ", ".join(f"{n} {what}" for what, n in counts.items())
     typer.echo(f"copied {copied}; use --state {services.masked_state(to)} from now on")

@@ -68,6 +68,11 @@ class SendReport:
     failures: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
 
+    @property
+    def quiet(self) -> bool:
+        """Whether the run did nothing and has nothing to say but its zero counts."""
+        return self == SendReport()
+
     def summary(self) -> str:
         expired = sum(count for _, count in self.expired)
         line = f"sent {self.sent}, failed {self.failed}, expired {expired}, pending {self.pending}"

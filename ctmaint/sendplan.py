@@ -91,6 +91,12 @@ class SendPlan:
     steps: tuple[Step, ...]
 
     @property
+    def idle(self) -> bool:
+        """Whether carrying out the plan changes nothing: no step, no row to settle."""
+        return not (self.recover or self.resend_uncertain or self.give_up or self.cancel
+                    or self.steps)  # fmt: skip
+
+    @property
     def deliveries(self) -> int:
         return sum(len(s.send) for s in self.steps if isinstance(s, Deliver))
 
@@ -143,6 +149,21 @@ def decide(
     return SendPlan(
         epoch, tuple(recover), tuple(resend), tuple(give_up), tuple(cancel), tuple(steps)
     )
+
+
+def next_moment(
+    policy: Policy,
+    windows: Sequence[Window],
+    changes: Sequence[Change],
+    now: datetime,
+    limit: datetime,
+) -> datetime:
+    """The first time after ``now`` at which a notice of ``windows`` comes due or expires,
+    or ``limit`` if none does before. Until then no new notice is due, so a plan that is
+    empty at ``now`` stays empty while nothing else changes (see :mod:`ctmaint.quiet`)."""
+    notices = plan(policy, windows) + change_notices(policy, windows, changes)
+    moments = (moment for n in notices for moment in (n.due, n.expires) if now < moment < limit)
+    return min(moments, default=limit)
 
 
 def _step(

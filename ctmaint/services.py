@@ -6,13 +6,12 @@ Nothing here prints or exits; results are returned as data for the CLI to show.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ctmaint import changes, clock, dispatch, sendplan
+from ctmaint import changes, clock, dispatch, quiet, sendplan
 from ctmaint.changes import (
     Add,
     Cancel,
@@ -24,9 +23,9 @@ from ctmaint.changes import (
     Reschedule,
     WindowEvent,
     check_author,
-    decode,
+    decode_stored,
 )
-from ctmaint.contacts import Contact, load_contacts, read_contacts
+from ctmaint.contacts import Contact, load_contacts
 from ctmaint.delivery import Transport
 from ctmaint.dispatch import SendReport
 from ctmaint.errors import (
@@ -43,12 +42,8 @@ from ctmaint.ledger import (
     Changes,
     Deliveries,
     DeliveryRow,
-    Ledger,
     StateLocation,
-    StoredChange,
     WindowTaken,
-    open_ledger,
-    open_snapshot,
 )
 from ctmaint.notices import ContactBook, Notice, lookahead, plan
 from ctmaint.policy import (
@@ -58,135 +53,14 @@ from ctmaint.policy import (
     contacts_outline,
     embedded_policy_text,
     example_contacts_text,
-    load_policy,
 )
 from ctmaint.publish import remove_stale_temporaries, write_trees
 from ctmaint.reports import History, HistoryEntry, PlannedNotice
 from ctmaint.schedule import Window, elapsed_end, windows_between
 from ctmaint.times import format_duration, human_local
 from ctmaint.vocabulary import WAITING, DeliveryState, Impact, Stage
-
-POLICY_FILE = "ctmaint.toml"
-CONTACTS_FILE = "contacts.csv"
-DEFAULT_STATE = Path(".ctmaint") / "state.db"
-
-
-@dataclass
-class Workspace:
-    """Where a command runs: the policy file, the state database and the clock.
-
-    The policy and ledger are loaded on first use, so commands that need neither stay
-    fast and a command that fails validation creates no state.
-    """
-
-    config: Path | None
-    state: StateLocation  # a SQLite file, or a postgresql:// URL
-    now: datetime
-    cwd: Path
-    _policy: Policy | None = field(default=None, init=False)
-    _contacts: list[Contact] | None = field(default=None, init=False)
-    _contact_problems: list[Problem] = field(default_factory=list, init=False)
-    _ledger: Ledger | None = field(default=None, init=False)
-    _changes: list[Change] | None = field(default=None, init=False)
-
-    @classmethod
-    def locate(
-        cls, config: Path | None, state: str | Path | None, now: datetime, cwd: Path
-    ) -> Workspace:
-        """Apply the defaults.
-
-        The policy is ./ctmaint.toml if present, else the embedded one; the state is
-        ./.ctmaint/state.db, or what ``state`` names: a file, or a ``postgresql://`` URL.
-        """
-        if config is None and (cwd / POLICY_FILE).is_file():
-            config = cwd / POLICY_FILE
-        return cls(config=config, state=state_location(state, cwd), now=now, cwd=cwd)
-
-    @property
-    def shared(self) -> bool:
-        """Whether the state is a PostgreSQL database that several hosts share."""
-        return isinstance(self.state, str)
-
-    def outbox(self, folder: Path | None) -> Path:
-        """Where the outbox transport writes: ``folder`` if given, else beside a SQLite
-        state, or ``.ctmaint/outbox`` in the working folder for a shared state."""
-        if folder is not None:
-            return folder
-        if isinstance(self.state, str):
-            return self.cwd / ".ctmaint" / "outbox"
-        return self.state.parent / "outbox"
-
-    @property
-    def policy(self) -> Policy:
-        if self._policy is None:
-            self._policy = load_policy(self.config, self.cwd)
-        return self._policy
-
-    @property
-    def contacts(self) -> list[Contact]:
-        """The good rows of contacts.csv (see :attr:`contact_problems` for the others)."""
-        if self._contacts is None:
-            found = read_contacts(self.policy.contacts_path, self.policy.products)
-            self._contacts, self._contact_problems = found
-        return self._contacts
-
-    @property
-    def contact_problems(self) -> list[Problem]:
-        """The rows of contacts.csv left out: `check` lists them; `send` reports them and
-        delivers to everyone else."""
-        _ = self.contacts
-        return self._contact_problems
-
-    @property
-    def changes(self) -> list[Change]:
-        """The operator changes, read from a snapshot: reading them creates no state."""
-        if self._changes is None:
-            with self.reading() as ledger:
-                self._changes = decode_all(Changes(ledger).all())
-        return self._changes
-
-    def forget_changes(self) -> None:
-        self._changes = None
-
-    @contextmanager
-    def reading(self) -> Iterator[Ledger]:
-        """The state, read-only (see :func:`open_snapshot`): creates nothing, changes nothing."""
-        ledger = open_snapshot(self.state)
-        try:
-            yield ledger
-        finally:
-            ledger.close()
-
-    @property
-    def ledger(self) -> Ledger:
-        if self._ledger is None:
-            self._ledger = open_ledger(self.state)
-        return self._ledger
-
-    def close(self) -> None:
-        if self._ledger is not None:
-            self._ledger.close()
-            self._ledger = None
-
-
-def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
-    """``--state`` as given: a ``postgresql://`` URL stays a URL, anything else is a path
-    (relative to ``cwd``); none means ./.ctmaint/state.db."""
-    if state is None or state == "":
-        return cwd / DEFAULT_STATE
-    text = str(state)
-    if text.startswith(("postgresql:", "postgres:")):
-        from ctmaint.postgres import check_url
-
-        check_url(text)
-        return text
-    return cwd / text
-
-
-def decode_all(stored: list[StoredChange]) -> list[Change]:
-    return [
-        Change(c.seq, c.window_id, decode(c.kind, c.fields), c.made_at, c.made_by) for c in stored
-    ]
+from ctmaint.workspace import CONTACTS_FILE, POLICY_FILE
+from ctmaint.workspace import Workspace as Workspace  # where the tests find it
 
 
 def schedule(workspace: Workspace, start: datetime, end: datetime) -> list[Window]:
@@ -379,12 +253,35 @@ def send(
         ledger = workspace.ledger
         windows = notice_windows(workspace, start, end)
         plan = dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
+        tick = workspace.send_tick(transport_name, notices_dir, outbox)
+        if tick is not None and not plan.idle:
+            with ledger.transaction():
+                quiet.forget(ledger)
         run = dispatch.Run(clock.monotonic() + policy.send.time_budget.total_seconds())
         if progress is not None and plan.deliveries:
             run.progress = progress(plan.deliveries)
         report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
         report.left_out = left_out
+        if tick is not None and plan.idle and report.quiet:
+            _remember_quiet(workspace, tick, report.summary())
         return report
+
+
+def _remember_quiet(workspace: Workspace, tick: quiet.Tick, line: str) -> None:
+    """Record that this run had nothing to do, and until when nothing can come due
+    (see :mod:`ctmaint.quiet`): the next ticks until then skip the work."""
+    policy, now, log = workspace.policy, workspace.now, workspace.changes
+    start, end = dispatch.span(policy, now)
+    ahead = notice_windows(workspace, start, end + quiet.LONGEST)
+    until = sendplan.next_moment(policy, ahead, log, now, now + quiet.LONGEST)
+    ledger = workspace.ledger
+    with ledger.transaction():
+        marks = quiet.state_marks(ledger)
+        last_change, waiting = marks[1], marks[-1]
+        if waiting or last_change != max((c.seq for c in log), default=0):
+            return  # something changed while this run planned: the next run looks again
+        found = quiet.digest(tick, workspace.inputs, marks)
+        quiet.remember(ledger, quiet.Record(found, now, until, line, tuple(workspace.inputs)))
 
 
 def plan_send(workspace: Workspace) -> sendplan.SendPlan:
@@ -526,7 +423,7 @@ def add(workspace: Workspace, work: Add, by: str) -> Window:
     work.check(workspace.policy, workspace.now)
     ledger = workspace.ledger
     with ledger.transaction():
-        log = decode_all(Changes(ledger).all())
+        log = decode_stored(Changes(ledger).all())
         window_id = changes.next_unscheduled_id(workspace.policy, changes.group(log), work.start)
         try:
             Changes(ledger).add(window_id, work.kind, work.to_json(), workspace.now, by)
@@ -550,7 +447,7 @@ def _change(
     make(seen).validate(seen, policy, now)
     ledger = workspace.ledger
     with ledger.transaction():
-        window = window_in(workspace, decode_all(Changes(ledger).all()), window_id)
+        window = window_in(workspace, decode_stored(Changes(ledger).all()), window_id)
         event = make(window)
         event.validate(window, policy, now)
         Changes(ledger).add(window_id, event.kind, event.to_json(), now, by)

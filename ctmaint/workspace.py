@@ -1,0 +1,173 @@
+"""Where a command runs: the policy file, the state database, the clock and the folder.
+
+Kept light on purpose: the CLI makes one for every command, and a cron tick with nothing
+due (see :mod:`ctmaint.quiet`) needs nothing more. What a workspace loads (the policy, the
+contacts, the ledger) is imported and read on first use, so commands that need neither stay
+fast and a command that fails validation creates no state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ctmaint.quiet import EMBEDDED_POLICY, Tick, file_digest
+
+if TYPE_CHECKING:
+    from ctmaint.changes import Change
+    from ctmaint.contacts import Contact
+    from ctmaint.errors import Problem
+    from ctmaint.ledger import Ledger, StateLocation
+    from ctmaint.policy import Policy
+
+POLICY_FILE = "ctmaint.toml"
+CONTACTS_FILE = "contacts.csv"
+DEFAULT_STATE = Path(".ctmaint") / "state.db"
+
+
+@dataclass
+class Workspace:
+    """The policy, state and clock of one command (see the module docstring).
+
+    ``inputs`` maps each file read so far (the policy, contacts.csv) to a digest of its
+    bytes, taken before it was read: what a run's results depend on (see :mod:`ctmaint.quiet`).
+    """
+
+    config: Path | None
+    state: StateLocation  # a SQLite file, or a postgresql:// URL
+    now: datetime
+    cwd: Path
+    inputs: dict[str, str] = field(default_factory=dict, init=False)
+    _policy: Policy | None = field(default=None, init=False)
+    _contacts: list[Contact] | None = field(default=None, init=False)
+    _contact_problems: list[Problem] = field(default_factory=list, init=False)
+    _ledger: Ledger | None = field(default=None, init=False)
+    _changes: list[Change] | None = field(default=None, init=False)
+
+    @classmethod
+    def locate(
+        cls, config: Path | None, state: str | Path | None, now: datetime, cwd: Path
+    ) -> Workspace:
+        """Apply the defaults.
+
+        The policy is ./ctmaint.toml if present, else the embedded one; the state is
+        ./.ctmaint/state.db, or what ``state`` names: a file, or a ``postgresql://`` URL.
+        """
+        if config is None and (cwd / POLICY_FILE).is_file():
+            config = cwd / POLICY_FILE
+        return cls(config=config, state=state_location(state, cwd), now=now, cwd=cwd)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the state is a PostgreSQL database that several hosts share."""
+        return isinstance(self.state, str)
+
+    @property
+    def policy_file(self) -> Path:
+        """The file the policy is read from: ``config``, or the embedded policy's own file."""
+        return self.config if self.config is not None else EMBEDDED_POLICY
+
+    def send_tick(self, transport: str | None, notices: Path, outbox: Path | None) -> Tick | None:
+        """A `send` here with these options, as :mod:`ctmaint.quiet` knows it; None for a
+        shared state, which keeps no record."""
+        if isinstance(self.state, str):
+            return None
+        return Tick(self.cwd, self.policy_file, self.state, transport, notices, outbox)
+
+    def outbox(self, folder: Path | None) -> Path:
+        """Where the outbox transport writes: ``folder`` if given, else beside a SQLite
+        state, or ``.ctmaint/outbox`` in the working folder for a shared state."""
+        if folder is not None:
+            return folder
+        if isinstance(self.state, str):
+            return self.cwd / ".ctmaint" / "outbox"
+        return self.state.parent / "outbox"
+
+    @property
+    def policy(self) -> Policy:
+        if self._policy is None:
+            from ctmaint.policy import load_policy
+
+            self._note_input(self.policy_file)
+            self._policy = load_policy(self.config, self.cwd)
+        return self._policy
+
+    @property
+    def contacts(self) -> list[Contact]:
+        """The good rows of contacts.csv (see :attr:`contact_problems` for the others)."""
+        if self._contacts is None:
+            from ctmaint.contacts import read_contacts
+
+            policy = self.policy
+            self._note_input(policy.contacts_path)
+            found = read_contacts(policy.contacts_path, policy.products)
+            self._contacts, self._contact_problems = found
+        return self._contacts
+
+    def _note_input(self, path: Path) -> None:
+        # The digest comes first: if the file changes while it is read, the digest is of
+        # the older bytes, so a later run sees a difference and does the work again.
+        self.inputs[str(path.absolute())] = file_digest(path)
+
+    @property
+    def contact_problems(self) -> list[Problem]:
+        """The rows of contacts.csv left out: `check` lists them; `send` reports them and
+        delivers to everyone else."""
+        _ = self.contacts
+        return self._contact_problems
+
+    @property
+    def changes(self) -> list[Change]:
+        """The operator changes, read from a snapshot: reading them creates no state."""
+        if self._changes is None:
+            from ctmaint.changes import decode_stored
+            from ctmaint.ledger import Changes
+
+            with self.reading() as ledger:
+                self._changes = decode_stored(Changes(ledger).all())
+        return self._changes
+
+    def forget_changes(self) -> None:
+        self._changes = None
+
+    @contextmanager
+    def reading(self) -> Iterator[Ledger]:
+        """The state, read-only (see :func:`open_snapshot`): creates nothing, changes nothing."""
+        from ctmaint.ledger import open_snapshot
+
+        ledger = open_snapshot(self.state)
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            from ctmaint.ledger import open_ledger
+
+            self._ledger = open_ledger(self.state)
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+
+def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
+    """``--state`` as given: a ``postgresql://`` URL stays a URL, anything else is a path
+    (relative to ``cwd``); none means ./.ctmaint/state.db."""
+    if state is None or state == "":
+        return cwd / DEFAULT_STATE
+    text = str(state)
+    if text.startswith(("postgresql:", "postgres:")):
+        from ctmaint.postgres import check_url
+
+        check_url(text)
+        return text
+    return cwd / text
