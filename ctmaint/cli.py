@@ -7,6 +7,7 @@ need them, so a cron tick with nothing to do starts fast.
 
 import json
 import os
+import shutil
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -14,14 +15,18 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer._click import exceptions as framework  # typer's own copy of click
+from typer.core import TyperCommand
 
 from ctmaint import quiet
 from ctmaint.clock import resolve_now
 from ctmaint.errors import CtmaintError, UsageError
+from ctmaint.text import plural
 from ctmaint.times import parse_duration, parse_instant
+from ctmaint.usage import usage_sentence
 from ctmaint.vocabulary import Impact
 from ctmaint.workspace import Workspace
 
@@ -36,12 +41,23 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Publish maintenance windows as calendars and feeds, and tell customers once.",
+    epilog="Run `ctmaint COMMAND --help` for a command's options and examples.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
 )
+
+
+class _Command(TyperCommand):
+    """Usage lines in the usual notation: a required argument is WINDOW_ID, not {WINDOW_ID}."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
 class Format(StrEnum):
@@ -63,6 +79,32 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def command(*examples: str, name: str | None = None) -> Callable[[_Function], _Function]:
+    """Register a command whose help ends with ``examples``, kept as written (``\b``
+    stops the framework from rewrapping them)."""
+    epilog = "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in examples)
+    return app.command(name, cls=_Command, epilog=epilog)
+
+
+def _complete_window_ids(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of a window id: the ids of the published span at the real time
+    (or --now), from the policy and state the command line names. Never fails: a shell
+    completing a word gets nothing rather than an error."""
+    root = ctx.find_root().params
+    try:
+        from ctmaint import services
+
+        now = resolve_now(root.get("now"), "--now")
+        workspace = Workspace.locate(root.get("config"), root.get("state"), now, Path.cwd())
+        try:
+            ids = services.window_ids(workspace)
+        finally:
+            workspace.close()
+    except Exception:
+        return []
+    return [window_id for window_id in ids if window_id.startswith(incomplete)]
+
+
 @app.callback()
 def global_options(
     ctx: typer.Context,
@@ -71,6 +113,7 @@ def global_options(
         typer.Option(
             "--config",
             envvar="CTMAINT_CONFIG",
+            metavar="FILE",
             help="Policy file; default ./ctmaint.toml if present, else the embedded policy.",
         ),
     ] = None,
@@ -79,6 +122,7 @@ def global_options(
         typer.Option(
             "--state",
             envvar="CTMAINT_STATE",
+            metavar="PATH|URL",
             help="State database: a SQLite file (default .ctmaint/state.db in the current "
             "folder), or a postgresql://user@host:port/db URL that several hosts share.",
         ),
@@ -88,7 +132,9 @@ def global_options(
         typer.Option(
             "--now",
             envvar="CTMAINT_NOW",
-            help="The clock, ISO 8601 with offset (2026-12-18T22:00-07:00); default the real time.",
+            metavar="TIME",
+            help="The clock, ISO 8601 with an offset (2026-12-18T22:00-07:00 or "
+            "2026-12-19T05:00Z); default the real time.",
         ),
     ] = None,
     version: Annotated[
@@ -112,21 +158,72 @@ def global_options(
     ctx.call_on_close(workspace.close)
 
 
-@app.command()
+# Options several commands share.
+Days = Annotated[int, typer.Option("--days", metavar="N", help="How many days ahead (1-3660).")]
+Output = Annotated[
+    Format, typer.Option("--format", help="table (for people) or json (everything, for scripts).")
+]
+ProductList = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--product",
+        "--products",
+        metavar="PRODUCT",
+        help="A product id; repeat it, or give several with commas (teams,sip).",
+    ),
+]
+By = Annotated[
+    str | None,
+    typer.Option("--by", metavar="NAME", help="Who makes the change; default the OS user."),
+]
+Start = Annotated[
+    str, typer.Option("--start", metavar="TIME", help="The start, ISO 8601 with an offset.")
+]
+WindowId = Annotated[
+    str,
+    typer.Argument(
+        metavar="WINDOW_ID",
+        help="The window's id, as `ctmaint upcoming` lists it: monthly-2026-12-18.",
+        autocompletion=_complete_window_ids,
+        show_default=False,
+    ),
+]
+Impacts = Annotated[
+    Impact | None,
+    typer.Option("--impact", help="How customers are affected; default the policy's."),
+]
+Summary = Annotated[str, typer.Option("--summary", metavar="TEXT", help="One line: what it is.")]
+Description = Annotated[
+    str, typer.Option("--description", metavar="TEXT", help="The work to be done.")
+]
+Justification = Annotated[
+    str, typer.Option("--justification", metavar="TEXT", help="Why it is needed.")
+]
+
+
+@command("ctmaint init", "ctmaint init /srv/ctmaint --force   # overwrite both files")
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder to write into.")] = Path("."),
+    directory: Annotated[
+        Path, typer.Argument(metavar="FOLDER", help="Folder to write into.")
+    ] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
-    """Write ctmaint.toml (the shipped policy) and an example contacts.csv."""
+    """Write ctmaint.toml and an example contacts.csv.
+
+    ctmaint.toml is the shipped policy, with comments: edit it, then run `ctmaint check`.
+    """
     from ctmaint import services
 
     for path in services.init(directory, force):
         typer.echo(f"wrote {path}")
 
 
-@app.command()
+@command("ctmaint check", "ctmaint --config /etc/ctmaint/ctmaint.toml check")
 def check(ctx: typer.Context) -> None:
-    """Validate the policy and contacts.csv; report every problem with its fix."""
+    """Validate the policy and contacts.csv.
+
+    Every problem is listed with its file, key or line and its fix; exit 1 if any.
+    """
     from ctmaint import services
 
     report = services.check(_workspace(ctx))
@@ -135,55 +232,64 @@ def check(ctx: typer.Context) -> None:
     for problem in report.problems:
         typer.echo(f"ctmaint: {problem}", err=True)
     if not report.ok:
-        count = len(report.problems)
-        found = "1 problem" if count == 1 else f"{count} problems"
+        found = plural(len(report.problems), "problem")
         typer.echo(f"ctmaint: {found} found; nothing was changed", err=True)
         raise typer.Exit(1)
     typer.echo("ok")
 
 
-@app.command()
+@command(
+    "ctmaint upcoming --days 30",
+    "ctmaint upcoming --product connect --product teams --format json",
+)
 def upcoming(
     ctx: typer.Context,
-    days: Annotated[int, typer.Option("--days", help="How many days ahead.")] = 90,
-    product: Annotated[
-        str | None, typer.Option("--product", help="Only windows affecting this product id.")
-    ] = None,
-    output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+    days: Days = 90,
+    products: ProductList = None,
+    output: Output = Format.table,
 ) -> None:
-    """The windows from now on (those running now included)."""
+    """The windows from now on, those running now included."""
     from ctmaint import services
     from ctmaint.render.listing import window_record, window_table
 
     workspace = _workspace(ctx)
-    windows = services.upcoming(workspace, days, product)
+    chosen = _products(products)
+    windows = services.upcoming(workspace, days, chosen)
     policy = workspace.policy
     if output is Format.json:
         records = [window_record(w, policy.zone, workspace.now) for w in windows]
         typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
     elif windows:
-        typer.echo(window_table(windows, policy.zone, policy.provider.zone_label, workspace.now))
+        label = policy.provider.zone_label
+        typer.echo(window_table(windows, policy.zone, label, workspace.now, _width()))
     else:
-        typer.echo(f"no windows in the next {days} days")
+        typer.echo(f"no windows in the next {plural(days, 'day')}")
 
 
-@app.command()
+@command(
+    "ctmaint build",
+    "ctmaint build --calendars /var/www/calendars --notices /var/www/notices",
+)
 def build(
     ctx: typer.Context,
-    calendars: Annotated[Path, typer.Option("--calendars", help="Folder for the feeds.")] = Path(
-        "calendars"
-    ),
-    notices: Annotated[Path, typer.Option("--notices", help="Folder for the status JSON.")] = Path(
-        "notices"
-    ),
+    calendars: Annotated[
+        Path,
+        typer.Option("--calendars", metavar="FOLDER", help="Folder for the feeds."),
+    ] = Path("calendars"),
+    notices: Annotated[
+        Path,
+        typer.Option(
+            "--notices", metavar="FOLDER", help="Folder for the status JSON and status page."
+        ),
+    ] = Path("notices"),
 ) -> None:
-    """Write the iCalendar, RSS and Atom feeds and the status page's JSON."""
+    """Write the feeds (iCalendar, RSS, Atom) and the status page."""
     from ctmaint import services
 
     result = services.build(_workspace(ctx), calendars, notices)
     typer.echo(
-        f"built {result.windows} windows: {len(result.written)} files written, "
-        f"{result.unchanged} unchanged"
+        f"built {plural(result.windows, 'window')}: {plural(len(result.written), 'file')} "
+        f"written, {result.unchanged} unchanged"
     )
 
 
@@ -192,14 +298,17 @@ class TransportName(StrEnum):
     sendgrid = "sendgrid"
 
 
-@app.command()
+@command(
+    "ctmaint send                      # from cron, every five minutes",
+    "ctmaint send --dry-run --format json",
+)
 def send(
     ctx: typer.Context,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be sent; change nothing.")
     ] = False,
     output: Annotated[
-        Format, typer.Option("--format", help="With --dry-run: table or json.")
+        Format, typer.Option("--format", help="With --dry-run: table, or json (the whole plan).")
     ] = Format.table,
     verbose: Annotated[
         bool,
@@ -209,21 +318,23 @@ def send(
     ] = False,
     transport: Annotated[
         TransportName | None,
-        typer.Option("--transport", help="outbox or sendgrid; default the policy's choice."),
+        typer.Option("--transport", help="How email leaves; default the policy's choice."),
     ] = None,
-    notices: Annotated[Path, typer.Option("--notices", help="Folder for status posts.")] = Path(
-        "notices"
-    ),
+    notices: Annotated[
+        Path,
+        typer.Option("--notices", metavar="FOLDER", help="Folder for the status-page posts."),
+    ] = Path("notices"),
     outbox: Annotated[
         Path | None,
         typer.Option(
             "--outbox",
+            metavar="FOLDER",
             help="Folder of the outbox transport; default beside a SQLite state, or "
             ".ctmaint/outbox in the current folder for a PostgreSQL state.",
         ),
     ] = None,
 ) -> None:
-    """The cron entry point: send every due notice once, write its status-page post."""
+    """Send every due notice once and post it: the cron job."""
     workspace = _workspace(ctx)
     name = transport.value if transport else None
     if not dry_run:
@@ -241,16 +352,14 @@ def send(
     with _progress_bar() as progress:
         report = services.send(workspace, name, notices, dry_run, progress, outbox, verbose)
     if report.stopped:
-        typer.echo(
-            f"ctmaint: {report.stopped}; {report.pending} deliveries left for the next run",
-            err=True,
-        )
+        left = plural(report.pending, "delivery", "deliveries")
+        typer.echo(f"ctmaint: {report.stopped}; {left} left for the next run", err=True)
     for action in report.actions:
         typer.echo(action)
     for notice_id, count in report.expired:
         typer.echo(
-            f"ctmaint: expired: {notice_id} ({count} recipients) came due while ctmaint send "
-            "was not running and is past its grace period; it was not sent",
+            f"ctmaint: expired: {notice_id} ({plural(count, 'recipient')}) came due while "
+            "ctmaint send was not running and is past its grace period; it was not sent",
             err=True,
         )
     for problem in _collapse(report.left_out):
@@ -290,13 +399,9 @@ def _collapse(lines: list[str], keep: int = 5) -> list[str]:
     return lines if len(lines) <= keep else [*lines[:keep], f"... and {len(lines) - keep} more"]
 
 
-@app.command()
-def notices(
-    ctx: typer.Context,
-    days: Annotated[int, typer.Option("--days", help="How many days ahead.")] = 30,
-    output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
-) -> None:
-    """Planned notices: due time, stage, recipients count, state."""
+@command("ctmaint notices --days 14", "ctmaint notices --format json")
+def notices(ctx: typer.Context, days: Days = 30, output: Output = Format.table) -> None:
+    """Planned notices: due time, stage, recipients, state."""
     from ctmaint import services
     from ctmaint.render.listing import notice_record, notice_table
 
@@ -306,16 +411,14 @@ def notices(
     if output is Format.json:
         typer.echo(json.dumps([notice_record(p, zone) for p in planned], indent=2))
     elif planned:
-        typer.echo(notice_table(planned, zone, workspace.policy.provider.zone_label))
+        label = workspace.policy.provider.zone_label
+        typer.echo(notice_table(planned, zone, label, _width()))
     else:
-        typer.echo(f"no notices due in the next {days} days")
+        typer.echo(f"no notices due in the next {plural(days, 'day')}")
 
 
-@app.command()
-def history(
-    ctx: typer.Context,
-    output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
-) -> None:
+@command("ctmaint history", "ctmaint history --format json")
+def history(ctx: typer.Context, output: Output = Format.table) -> None:
     """What was sent, to how many, when, and what failed."""
     from ctmaint import services
     from ctmaint.render.listing import change_record, change_table, history_record, history_table
@@ -330,14 +433,12 @@ def history(
         }
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
-    typer.echo(history_table(found.notices) if found.notices else "nothing has been sent yet")
+    width = _width()
+    typer.echo(
+        history_table(found.notices, width) if found.notices else "nothing has been sent yet"
+    )
     if found.changes:
-        typer.echo("\nchanges:\n" + change_table(found.changes, zone))
-
-
-By = Annotated[str | None, typer.Option("--by", help="Who makes the change; default the OS user.")]
-Start = Annotated[str, typer.Option("--start", help="ISO 8601 with offset.")]
-WindowId = Annotated[str, typer.Argument(metavar="ID", help="The window id.")]
+        typer.echo("\nchanges:\n" + change_table(found.changes, zone, width))
 
 
 def _by(by: str | None) -> str:
@@ -359,26 +460,25 @@ def _told(window: "Window", what: str) -> None:
     typer.echo(f"{window.id}: {what}; customers already told are told on the next `ctmaint send`")
 
 
-Impacts = Annotated[
-    Impact | None,
-    typer.Option(
-        "--impact",
-        help="NO-IMPACT, REDUCED-REDUNDANCY, DEGRADED or OUTAGE; default the policy's.",
-    ),
-]
-
-
-@app.command()
+@command(
+    "ctmaint add --start 2026-12-02T23:30-07:00 --duration 2h \\",
+    '    --product teams,sip --impact DEGRADED --summary "Emergency SBC patch" \\',
+    '    --description "Patch the SBCs." --justification "Fixes a security bug."',
+)
 def add(
     ctx: typer.Context,
     start: Start,
-    products: Annotated[str, typer.Option("--products", help="Product ids, comma-separated.")],
-    summary: Annotated[str, typer.Option("--summary", help="One line: what this is.")],
-    description: Annotated[str, typer.Option("--description", help="The work to be done.")],
-    justification: Annotated[str, typer.Option("--justification", help="Why it is needed.")],
-    end: Annotated[str | None, typer.Option("--end", help="ISO 8601 with offset.")] = None,
+    products: ProductList,
+    summary: Summary,
+    description: Description,
+    justification: Justification,
+    end: Annotated[
+        str | None,
+        typer.Option("--end", metavar="TIME", help="The end, ISO 8601 with an offset."),
+    ] = None,
     duration: Annotated[
-        str | None, typer.Option("--duration", help="Instead of --end: 30m, 2h, 1h30m.")
+        str | None,
+        typer.Option("--duration", metavar="LENGTH", help="Instead of --end: 30m, 2h, 1h30m."),
     ] = None,
     impact: Impacts = None,
     urgent: Annotated[
@@ -386,7 +486,10 @@ def add(
     ] = False,
     by: By = None,
 ) -> None:
-    """Add unscheduled maintenance; prints its id. Customers are told on the next send."""
+    """Add unscheduled maintenance; prints its id.
+
+    Customers using the products are told on the next `ctmaint send`.
+    """
     from ctmaint import services
     from ctmaint.changes import Add
     from ctmaint.schedule import elapsed_end
@@ -402,10 +505,13 @@ def add(
             raise UsageError(f"--duration: {error}") from None
     else:
         ends = parse_instant(str(end), "--end")
+    chosen = _products(products)
+    if not chosen:
+        raise UsageError("give the products the work affects", subject="products")
     work = Add(
         start=begins,
         end=ends,
-        products=_list(products),
+        products=chosen,
         impact=impact or workspace.policy.unscheduled.impact,
         summary=summary,
         description=description,
@@ -415,30 +521,38 @@ def add(
     typer.echo(services.add(workspace, work, _by(by)).id)
 
 
-@app.command()
+@command(
+    'ctmaint edit monthly-2026-12-18 --description "Core switch upgrade."',
+    "ctmaint edit unscheduled-2026-12-02-1 --impact OUTAGE --product teams",
+)
 def edit(
     ctx: typer.Context,
     window_id: WindowId,
-    summary: Annotated[str | None, typer.Option("--summary", help="New one-line summary.")] = None,
+    summary: Annotated[
+        str | None, typer.Option("--summary", metavar="TEXT", help="New one-line summary.")
+    ] = None,
     description: Annotated[
-        str | None, typer.Option("--description", help="New description of the work.")
+        str | None,
+        typer.Option("--description", metavar="TEXT", help="New description of the work."),
     ] = None,
     justification: Annotated[
-        str | None, typer.Option("--justification", help="New reason for the work.")
+        str | None,
+        typer.Option("--justification", metavar="TEXT", help="New reason for the work."),
     ] = None,
-    products: Annotated[
-        str | None, typer.Option("--products", help="New product ids, comma-separated.")
-    ] = None,
+    products: ProductList = None,
     impact: Impacts = None,
     by: By = None,
 ) -> None:
-    """Change the details of one window; the next notice carries them."""
+    """Change the details of one window.
+
+    Nothing is sent at once: the next notice carries the new details and says what changed.
+    """
     from ctmaint import services
 
+    chosen = None if products is None else _products(products)
     window = services.edit(
         _workspace(ctx), window_id, _by(by), summary=summary, description=description,
-        justification=justification, products=None if products is None else _list(products),
-        impact=impact,
+        justification=justification, products=chosen, impact=impact,
     )  # fmt: skip
     given = {"summary": summary, "description": description, "justification": justification,
              "products": products, "impact": impact}  # fmt: skip
@@ -446,11 +560,13 @@ def edit(
     typer.echo(f"{window.id}: edited {edited}; the next notice carries the change")
 
 
-@app.command()
+@command('ctmaint cancel connect-2026-12-08 --reason "Release postponed a sprint."')
 def cancel(
     ctx: typer.Context,
     window_id: WindowId,
-    reason: Annotated[str, typer.Option("--reason", help="Told to customers.")],
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why; told to customers.")
+    ],
     by: By = None,
 ) -> None:
     """Cancel one window; it stays in the feeds as CANCELLED."""
@@ -460,12 +576,19 @@ def cancel(
     _told(window, "cancelled")
 
 
-@app.command()
+@command(
+    "ctmaint reschedule monthly-2026-12-18 --start 2026-12-19T22:00-07:00",
+    "ctmaint reschedule connect-2026-12-08 --start 2026-12-09T21:00-07:00 \\",
+    "    --end 2026-12-09T22:30-07:00",
+)
 def reschedule(
     ctx: typer.Context,
     window_id: WindowId,
     start: Start,
-    end: Annotated[str | None, typer.Option("--end", help="Default: keep the duration.")] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--end", metavar="TIME", help="The new end; default: keep the length."),
+    ] = None,
     by: By = None,
 ) -> None:
     """Move one window; it keeps its id."""
@@ -477,11 +600,14 @@ def reschedule(
     _told(window, f"moved to {window.start.isoformat()} - {window.end.isoformat()}")
 
 
-@app.command()
+@command("ctmaint extend unscheduled-2026-12-02-1 --until 2026-12-03T02:30-07:00")
 def extend(
     ctx: typer.Context,
     window_id: WindowId,
-    until: Annotated[str, typer.Option("--until", help="The new end, ISO 8601 with offset.")],
+    until: Annotated[
+        str,
+        typer.Option("--until", metavar="TIME", help="The new end, ISO 8601 with an offset."),
+    ],
     by: By = None,
 ) -> None:
     """Lengthen one window, before or while it runs."""
@@ -491,28 +617,40 @@ def extend(
     _told(window, f"now ends {window.end.isoformat()}")
 
 
-@app.command()
+@command(
+    "ctmaint complete unscheduled-2026-12-02-1",
+    "ctmaint complete unscheduled-2026-12-02-1 --at 2026-12-03T01:10-07:00",
+)
 def complete(
     ctx: typer.Context,
     window_id: WindowId,
-    at: Annotated[str | None, typer.Option("--at", help="When it ended; default now.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", metavar="TIME", help="When it ended; default now."),
+    ] = None,
     by: By = None,
 ) -> None:
-    """End one window early; the completion notice goes out on the next send."""
+    """End one window early.
+
+    The completion notice goes out on the next `ctmaint send`.
+    """
     from ctmaint import services
 
     window = services.complete(_workspace(ctx), window_id, _time(at, "--at"), _by(by))
     typer.echo(f"{window.id}: completed at {window.end.isoformat()}")
 
 
-@app.command("follow-up")
+@command("ctmaint follow-up monthly-2026-12-18 --file release-notes.md", name="follow-up")
 def follow_up(
     ctx: typer.Context,
     window_id: WindowId,
-    file: Annotated[Path, typer.Option("--file", help="Markdown notes: what the work added.")],
+    file: Annotated[
+        Path,
+        typer.Option("--file", metavar="FILE", help="Markdown notes: what the work added."),
+    ],
     by: By = None,
 ) -> None:
-    """After a window, send the note on what it added to those told of it."""
+    """Send notes on what a window added to those told of it."""
     from ctmaint import services
 
     try:
@@ -523,14 +661,24 @@ def follow_up(
     _told(window, "follow-up recorded")
 
 
-@app.command("migrate-state")
+@command(
+    "ctmaint --state .ctmaint/state.db migrate-state \\",
+    "    --to postgresql://ctmaint@db.internal/ctmaint",
+    name="migrate-state",
+)
 def migrate_state(
     ctx: typer.Context,
     to: Annotated[
-        str, typer.Option("--to", help="The PostgreSQL URL to copy the SQLite state into.")
+        str,
+        typer.Option(
+            "--to", metavar="URL", help="The PostgreSQL URL to copy the SQLite state into."
+        ),
     ],
 ) -> None:
-    """Copy a SQLite state (--state) into an empty PostgreSQL database, to share it."""
+    """Copy a SQLite state into an empty PostgreSQL database.
+
+    Hosts that share that database then send each notice once between them.
+    """
     from ctmaint import services
 
     counts = services.migrate_state(_workspace(ctx), to)
@@ -538,8 +686,15 @@ def migrate_state(
     typer.echo(f"copied {copied}; use --state {services.masked_state(to)} from now on")
 
 
-def _list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+def _products(given: list[str] | None) -> tuple[str, ...]:
+    """Product ids from repeated options and comma lists alike, in order, once each."""
+    found = (part.strip() for text in given or () for part in text.split(","))
+    return tuple(dict.fromkeys(part for part in found if part))
+
+
+def _width() -> int:
+    """Columns for a table: the terminal's (or $COLUMNS), else 100 (a file, a pipe, cron)."""
+    return max(40, shutil.get_terminal_size((100, 24)).columns)
 
 
 def main() -> None:
@@ -551,12 +706,17 @@ def main() -> None:
     """
     debug = "--debug" in sys.argv[1:] or os.environ.get("CTMAINT_DEBUG") == "1"
     try:
-        app()
+        code = app(standalone_mode=False)
+    except framework.NoArgsIsHelpError as error:
+        typer.echo(error.ctx.get_help() if error.ctx else "ctmaint --help")
+        sys.exit(2)
+    except framework.UsageError as error:
+        _fail(usage_sentence(error, sys.argv[1:]), 2)
+    except (KeyboardInterrupt, typer.Abort):
+        _fail("interrupted; a `send` that was interrupted resumes safely on the next run", 130)
     except CtmaintError as error:
         flag = OPTIONS.get(error.subject or "")
         _fail(f"{error}" + (f" ({flag})" if flag else ""), error.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted; a `send` that was interrupted resumes safely on the next run", 130)
     except sqlite3.DatabaseError as error:
         if debug:
             raise
@@ -578,6 +738,9 @@ def main() -> None:
             "command again with --debug to see where, and report it",
             1,
         )
+    if code == 130:  # the framework turns Ctrl-C into this exit code
+        _fail("interrupted; a `send` that was interrupted resumes safely on the next run", 130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -591,7 +754,7 @@ OPTIONS = {
     "summary": "--summary",
     "description": "--description",
     "justification": "--justification",
-    "products": "--products",
+    "products": "--product",
     "product": "--product",
     "start": "--start",
     "end": "--end",

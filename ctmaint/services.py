@@ -111,18 +111,29 @@ def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> Build
     return BuildResult(len(windows), written, len(calendars) + len(notices) - len(written))
 
 
-def upcoming(workspace: Workspace, days: int, product: str | None = None) -> list[Window]:
-    """Windows that have not ended at ``now`` and start within ``days`` days of it."""
+def upcoming(workspace: Workspace, days: int, products: tuple[str, ...] = ()) -> list[Window]:
+    """Windows that have not ended at ``now`` and start within ``days`` days of it; with
+    ``products``, only those affecting at least one of them."""
     policy = workspace.policy
-    if product is not None and product not in policy.products:
+    unknown = [product for product in products if product not in policy.products]
+    if unknown:
         raise UsageError(
-            f"'{product}' is not a product of this policy; known: {', '.join(policy.products)}",
+            f"'{unknown[0]}' is not a product of this policy; known: {', '.join(policy.products)}",
             subject="product",
         )
     check_days(days)
     now = workspace.now
     windows = schedule(workspace, now, now + timedelta(days=days))
-    return [w for w in windows if product is None or product in w.products]
+    return [w for w in windows if not products or set(products) & set(w.products)]
+
+
+def window_ids(workspace: Workspace) -> list[str]:
+    """The ids of every window in the published span and of every changed one: what a
+    command taking a window id can be given (shell completion offers them)."""
+    policy, now = workspace.policy, workspace.now
+    start = now - timedelta(days=policy.days_back)
+    windows = notice_windows(workspace, start, now + timedelta(days=policy.days_ahead))
+    return [window.id for window in windows]
 
 
 @dataclass(frozen=True)

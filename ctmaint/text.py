@@ -36,3 +36,8 @@ def one_line(text: str) -> str:
     """``text`` with every control character and line break turned into a space, for a
     header: whatever validation let through, it can add no header line."""
     return "".join(" " if is_control(c) else c for c in text)
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 window``, ``2 windows``: the count with its noun, singular or plural."""
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"

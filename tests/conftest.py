@@ -130,6 +130,7 @@ def run_cli(
     monkeypatch.chdir(tmp_path)
     for name in ("CTMAINT_CONFIG", "CTMAINT_STATE", "CTMAINT_NOW"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "100")  # what a table gets without a terminal
 
     def run(*args: str) -> Result:
         capsys.readouterr()

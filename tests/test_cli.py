@@ -37,7 +37,10 @@ def test_upcoming_json_has_the_contract_fields(run_cli: CliRunner) -> None:
     assert all(r["start_utc"].endswith("Z") and r["end_utc"].endswith("Z") for r in records)
 
 
-def test_upcoming_table_shows_local_time_with_abbreviation_and_utc(run_cli: CliRunner) -> None:
+def test_upcoming_table_shows_local_time_with_abbreviation_and_utc(
+    run_cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough for every column on one line
     result = run_cli("--now", "2030-12-01T00:00:00Z", "upcoming", "--days", "31")
     assert result.code == 0, result.err
     line = next(line for line in result.out.splitlines() if line.startswith("monthly-"))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ctmaint.changes import Change
+from ctmaint.render.table import format_table
 from ctmaint.reports import HistoryEntry, PlannedNotice
 from ctmaint.schedule import Window
 from ctmaint.sendplan import Expire, SendPlan
@@ -34,8 +36,11 @@ def window_record(window: Window, zone: ZoneInfo, now: datetime) -> dict[str, An
     }
 
 
-def window_table(windows: Sequence[Window], zone: ZoneInfo, label: str, now: datetime) -> str:
-    """Aligned columns: id, local start and end with zone abbreviation, UTC start, and more."""
+def window_table(
+    windows: Sequence[Window], zone: ZoneInfo, label: str, now: datetime, width: int = 100
+) -> str:
+    """Id, local start and end with the zone's abbreviation, UTC start, impact, status and
+    products, in ``width`` columns: products wrap first, then the times (date above time)."""
     local = f"({label})" if label else f"({zone.key})"
     header = ["ID", f"START {local}", f"END {local}", "START (UTC)", "IMPACT", "STATUS", "PRODUCTS"]
     rows = [
@@ -46,20 +51,11 @@ def window_table(windows: Sequence[Window], zone: ZoneInfo, label: str, now: dat
             human_utc(w.start),
             w.impact,
             w.status(now),
-            ",".join(w.products),
+            ", ".join(w.products),
         ]
         for w in windows
     ]
-    return format_table(header, rows)
-
-
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in [header, *rows]
-    ]
-    return "\n".join(line.rstrip() for line in lines)
+    return format_table(header, rows, width, [(6, 16), (4, 10), (3, 14), (2, 14), (1, 14)])
 
 
 def notice_record(planned: PlannedNotice, zone: ZoneInfo) -> dict[str, Any]:
@@ -77,7 +73,10 @@ def notice_record(planned: PlannedNotice, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def notice_table(planned: Sequence[PlannedNotice], zone: ZoneInfo, label: str) -> str:
+def notice_table(
+    planned: Sequence[PlannedNotice], zone: ZoneInfo, label: str, width: int = 100
+) -> str:
+    """Notice id, due time (local and UTC), recipients and state; the times wrap first."""
     local = f"({label})" if label else f"({zone.key})"
     header = ["NOTICE", f"DUE {local}", "DUE (UTC)", "RECIPIENTS", "STATE"]
     rows = [
@@ -90,7 +89,7 @@ def notice_table(planned: Sequence[PlannedNotice], zone: ZoneInfo, label: str) -
         ]
         for p in planned
     ]
-    return format_table(header, rows)
+    return format_table(header, rows, width, [(2, 14), (1, 14), (0, 20)])
 
 
 def history_record(entry: HistoryEntry) -> dict[str, Any]:
@@ -111,34 +110,35 @@ def history_record(entry: HistoryEntry) -> dict[str, Any]:
     }
 
 
-def history_table(entries: Sequence[HistoryEntry]) -> str:
-    header = [
-        "NOTICE", "SENT", "FAILED", "EXPIRED", "CANCELLED", "PENDING", "UNCERTAIN",
-        "LAST SENT (UTC)", "TRANSPORT", "MESSAGE IDS",
-    ]  # fmt: skip
-    rows = [
-        [
-            e.notice_id,
-            str(e.sent),
-            str(e.failed),
-            str(e.expired),
-            str(e.cancelled),
-            str(e.pending),
-            str(e.uncertain),
-            e.last_sent or "-",
-            e.transport or "-",
-            ",".join(e.message_ids) if e.transport == "sendgrid" else "-",
-        ]
-        for e in entries
-    ]
-    table = format_table(header, rows)
-    errors = [f"  {e.notice_id}: {error}" for e in entries for error in e.errors]
-    notes = [f"  {e.notice_id}: {note}" for e in entries for note in e.notes]
-    if errors:
-        table += "\nfailures:\n" + "\n".join(errors)
-    if notes:
-        table += "\nnotes:\n" + "\n".join(notes)
+def history_table(entries: Sequence[HistoryEntry], width: int = 100) -> str:
+    """A row per notice (its deliveries counted by state), then what failed, notes and
+    SendGrid's message ids; ``--format json`` has every field."""
+    header = ["NOTICE", "DELIVERIES", "LAST SENT (UTC)", "TRANSPORT"]
+    rows = [[e.notice_id, _counts(e), e.last_sent or "-", e.transport or "-"] for e in entries]
+    table = format_table(header, rows, width, [(1, 12), (0, 20)])
+    sections = {
+        "failures": [f"{e.notice_id}: {error}" for e in entries for error in e.errors],
+        "notes": [f"{e.notice_id}: {note}" for e in entries for note in e.notes],
+        "message ids": [
+            f"{e.notice_id}: {', '.join(e.message_ids)}"
+            for e in entries
+            if e.transport == "sendgrid" and e.message_ids
+        ],
+    }
+    for title, lines in sections.items():
+        if lines:
+            wrapped = (textwrap.fill(line, width, initial_indent="  ", subsequent_indent="    ")
+                       for line in lines)  # fmt: skip
+            table += f"\n{title}:\n" + "\n".join(wrapped)
     return table
+
+
+def _counts(entry: HistoryEntry) -> str:
+    """``sent 4, failed 1``: the states that have deliveries, in a fixed order."""
+    counts = {"sent": entry.sent, "failed": entry.failed, "expired": entry.expired,
+              "cancelled": entry.cancelled, "pending": entry.pending,
+              "uncertain": entry.uncertain}  # fmt: skip
+    return ", ".join(f"{state} {n}" for state, n in counts.items() if n) or "none"
 
 
 def change_record(change: Change, zone: ZoneInfo) -> dict[str, Any]:
@@ -151,7 +151,8 @@ def change_record(change: Change, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def change_table(changes: Sequence[Change], zone: ZoneInfo) -> str:
+def change_table(changes: Sequence[Change], zone: ZoneInfo, width: int = 100) -> str:
+    """A row per operator change; its details (each value cut at 40 characters) wrap."""
     header = ["WINDOW", "CHANGE", "MADE", "BY", "DETAILS"]
     rows = [
         [
@@ -163,7 +164,7 @@ def change_table(changes: Sequence[Change], zone: ZoneInfo) -> str:
         ]
         for c in changes
     ]
-    return format_table(header, rows)
+    return format_table(header, rows, width, [(4, 24), (2, 14)])
 
 
 def _short(value: object, width: int = 40) -> str:

@@ -168,7 +168,7 @@ def test_payload_shape(run_cli: CliRunner, site: Path, mock: SendGridMock) -> No
     entry = next(h for h in history if h["notice"] == NOTICE)
     assert entry["transport"] == "sendgrid"
     assert set(entry["message_ids"]) == {r[4] for r in rows}
-    assert "MESSAGE IDS" in run_cli("history").out
+    assert f"message ids:\n  {NOTICE}: msg-" in run_cli("history").out
 
 
 def test_ten_thousand_recipients_take_ten_requests(

@@ -1,0 +1,70 @@
+"""Plain-text tables that fit a width: the terminal's, or 100 columns under cron or a pipe.
+
+Columns keep their natural width while the table fits. When it does not, the columns a
+table names as flexible give way, in the order named, down to each one's minimum, and their
+cells wrap onto more lines (at spaces, commas and hyphens, never inside a word that fits).
+Ids, counts and states never wrap. A table whose rows wrap puts a blank line between rows,
+so each row reads as one. ``--format json`` is where everything is, whole.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+GAP = "  "
+
+
+def format_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    width: int = 100,
+    flexible: Sequence[tuple[int, int]] = (),
+) -> str:
+    """``rows`` under ``header`` in at most ``width`` columns where the ``flexible``
+    columns, ``(index, minimum width)`` in the order they give way, allow it."""
+    table = [list(header), *(list(row) for row in rows)]
+    natural = [max(len(row[i]) for row in table) for i in range(len(header))]
+    widths = _fit(natural, width, flexible)
+    wrapping = {index for index, _ in flexible}
+    blocks = [_lines(row, widths, wrapping) for row in table]
+    spaced = any(len(block) > 1 for block in blocks[1:])
+    out: list[str] = []
+    for number, block in enumerate(blocks):
+        if spaced and number > 1:
+            out.append("")
+        out.extend(block)
+    return "\n".join(out)
+
+
+def _fit(natural: list[int], width: int, flexible: Sequence[tuple[int, int]]) -> list[int]:
+    widths = list(natural)
+    excess = sum(widths) + len(GAP) * (len(widths) - 1) - width
+    for index, minimum in flexible:
+        if excess <= 0:
+            break
+        give = min(excess, max(0, widths[index] - minimum))
+        widths[index] -= give
+        excess -= give
+    return widths
+
+
+def _lines(row: list[str], widths: list[int], wrapping: set[int]) -> list[str]:
+    cells = [
+        _wrap(cell, width) if index in wrapping else [cell]
+        for index, (cell, width) in enumerate(zip(row, widths, strict=True))
+    ]
+    height = max(len(cell) for cell in cells)
+    return [
+        GAP.join(
+            (cell[line] if line < len(cell) else "").ljust(width)
+            for cell, width in zip(cells, widths, strict=True)
+        ).rstrip()
+        for line in range(height)
+    ]
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    if len(text) <= width:
+        return [text]
+    return textwrap.wrap(text, width, break_on_hyphens=True) or [""]

@@ -1,0 +1,92 @@
+"""Usage errors (a mistyped option, a missing one, a value of the wrong kind) in ctmaint's
+own words: one sentence that names the option, says what it takes, and points to the
+command's help. The CLI framework's own phrasing never reaches the user.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from typer._click import exceptions as framework  # typer's own copy of click
+
+_QUOTED = re.compile(r"'([^']*)' is not one of")
+_DESCRIBED: dict[object, str] = {int: "a whole number", float: "a number"}
+
+
+def usage_sentence(error: framework.UsageError, argv: Sequence[str]) -> str:
+    """The sentence for ``error``, raised while parsing ``argv``."""
+    command = error.ctx.command_path if error.ctx is not None else "ctmaint"
+    help_hint = f"see `{command} --help`"
+    if isinstance(error, framework.NoSuchOption):
+        near = _near(error.option_name, error.possibilities or ())
+        return f"`{command}` has no option {error.option_name}{near}; {help_hint}"
+    if isinstance(error, framework.MissingParameter):
+        param: Any = error.param
+        what = _name(param) if param is not None else "an argument"
+        about = getattr(param, "help", None) or ""
+        about = f" ({about[:1].lower()}{about[1:].rstrip('.')})" if about else ""
+        return f"`{command}` needs {what}{about}; {help_hint}"
+    if isinstance(error, framework.BadParameter) and error.param is not None:
+        return f"{_name(error.param)}: {_expected(error, argv)}; {help_hint}"
+    if isinstance(error, framework.BadOptionUsage):
+        return f"{error.option_name} needs a value; {help_hint}"
+    return _general(error.message, command, error.ctx, help_hint)
+
+
+def _name(param: Any) -> str:
+    """An option by its long name, an argument by its metavar."""
+    options = [o for o in getattr(param, "opts", ()) if o.startswith("--")]
+    if getattr(param, "param_type_name", "") == "argument" or not options:
+        return str(param.make_metavar(None) if param.metavar is None else param.metavar)
+    return str(options[0])
+
+
+def _expected(error: framework.BadParameter, argv: Sequence[str]) -> str:
+    """What the option takes, and what was given when it can be told."""
+    param = error.param
+    given = _given(param, argv)
+    shown = f"'{given}'" if given is not None else "the value given"
+    descriptor = getattr(param, "type_descriptor", None)
+    choices = getattr(descriptor, "choices", None)
+    if choices:
+        if given is None and (quoted := _QUOTED.search(error.message)):
+            shown = f"'{quoted.group(1)}'"
+        values = ", ".join(str(getattr(c, "value", c)) for c in choices)
+        return f"{shown} is not one of {values}"
+    kind = _DESCRIBED.get(getattr(descriptor, "annotation", str), "")
+    if kind:
+        return f"{shown} is not {kind}"
+    return f"{shown} is not accepted here"
+
+
+def _given(param: Any, argv: Sequence[str]) -> str | None:
+    """The last value ``argv`` gives the option ``param``, if it can be found."""
+    names = tuple(getattr(param, "opts", ()))
+    found = None
+    for index, token in enumerate(argv):
+        if token in names and index + 1 < len(argv):
+            found = argv[index + 1]
+        elif token.startswith(tuple(f"{name}=" for name in names if name.startswith("--"))):
+            found = token.split("=", 1)[1]
+    return found
+
+
+def _near(word: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def _general(message: str, command: str, ctx: Any, help_hint: str) -> str:
+    """Errors the framework raises as plain usage errors: an unknown command, an argument
+    too many."""
+    if found := re.match(r"No such command '([^']*)'", message):
+        name = found.group(1)
+        commands = ctx.command.list_commands(ctx) if ctx is not None else []
+        return f"'{name}' is not a command{_near(name, commands)}; {help_hint}"
+    if found := re.match(r"Got unexpected extra argument\S* \((.*)\)", message):
+        extra = found.group(1)
+        return f"`{command}` takes no argument '{extra}' here; {help_hint}"
+    return f"{message.rstrip('.')}; {help_hint}"
