@@ -179,6 +179,8 @@ class ContactBook:
 
 
 def lookahead(policy: Policy) -> timedelta:
-    """How far before a window its earliest notice can be due."""
+    """How far before a window its earliest notice can be due: the longest ``before``,
+    plus a day for a stage's ``at`` (which can move the due time to earlier that day) and a
+    day for a DST change between the two (a fall-back day has 25 hours)."""
     leads = [stage.before for stage in policy.stages.values()]
-    return max(leads, default=timedelta(0)) + timedelta(days=1)
+    return max(leads, default=timedelta(0)) + timedelta(days=2)

@@ -23,6 +23,7 @@ This module is on the path of every tick, so it imports only the standard librar
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -56,15 +57,16 @@ class Tick:
     """One `send` as it was asked for: where it runs and with which options."""
 
     cwd: Path
-    policy_file: Path
+    config: Path | None  # None: the embedded policy
     state: Path
     transport: str | None
     notices: Path
     outbox: Path | None
 
     def parts(self) -> list[str]:
-        options = [self.cwd, self.policy_file, self.state, self.notices, self.outbox]
-        return [str(part.absolute()) if part else "" for part in options] + [self.transport or ""]
+        options = [self.cwd, self.config, self.state, self.notices, self.outbox]
+        paths = [str(part.absolute()) if part else "" for part in options]
+        return [*paths, "embedded" if self.config is None else "file", self.transport or ""]
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,12 @@ def _code_signature() -> list[str]:
     for folder, subfolders, files in os.walk(_CODE):
         subfolders[:] = sorted(name for name in subfolders if name != "__pycache__")
         for name in sorted(files):
-            status = os.stat(os.path.join(folder, name))
-            found.append(f"{folder}/{name}:{status.st_size}:{status.st_mtime_ns}")
+            try:
+                status = os.lstat(os.path.join(folder, name))
+            except OSError:  # gone while listed: its name alone still counts
+                status = None
+            stamp = f"{status.st_size}:{status.st_mtime_ns}" if status else "gone"
+            found.append(f"{folder}/{name}:{stamp}")
     return found
 
 
@@ -142,19 +148,22 @@ def recall(tick: Tick, now: datetime) -> str | None:
     """The line the full run would print now, if a quiet run left a record that still
     holds (see the module docstring); otherwise None. Never raises: anything unexpected
     means the full run, which reports it properly."""
-    if not tick.state.is_file():
+    state = tick.state.absolute()
+    if not _usable(state):
         return None
     try:
-        uri = f"file:{quote(str(tick.state.absolute()))}?mode=ro"
-        db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        db = sqlite3.connect(f"file:{quote(str(state))}?mode=ro", uri=True, isolation_level=None)
         try:
             db.execute("BEGIN")  # the record and the marks from one snapshot
             row = db.execute("SELECT value FROM settings WHERE key = ?", (RECORD_KEY,)).fetchone()
             marks = state_marks(db)
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            page = db.execute("PRAGMA page_size").fetchone()[0]
         finally:
             db.close()
-        if row is None:
-            return None
+        size, wal = state.stat().st_size, state.with_name(state.name + "-wal").exists()
+        if row is None or size % page or (not wal and size < pages * page):
+            return None  # no record; or a damaged file, which the full run reports
         record = Record.from_json(row[0])
         if not record.since <= now < record.until:
             return None
@@ -162,6 +171,30 @@ def recall(tick: Tick, now: datetime) -> str | None:
         return record.line if digest(tick, inputs, marks) == record.digest else None
     except (sqlite3.Error, OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _usable(state: Path) -> bool:
+    """What the full run would find wrong before any work, checked cheaply: the state is a
+    file it can write, in a folder it can write, and no other `send` holds its lock (then
+    the full run says so). Damage inside the file is found by the full run only."""
+    if not state.is_file() or not os.access(state, os.W_OK):
+        return False
+    if not os.access(state.parent, os.W_OK):
+        return False
+    lock = state.with_name(state.name + ".send.lock")
+    try:
+        handle = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return True
+    except OSError:  # another run holds it
+        return False
+    finally:
+        os.close(handle)
 
 
 def remember(db: Any, record: Record) -> None:

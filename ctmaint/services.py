@@ -6,6 +6,7 @@ Nothing here prints or exits; results are returned as data for the CLI to show.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -274,7 +275,10 @@ def send(
         report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
         report.left_out = left_out
         if tick is not None and plan.idle and report.quiet:
-            _remember_quiet(workspace, tick, report.summary())
+            try:
+                _remember_quiet(workspace, tick, report.summary())
+            except (OSError, sqlite3.Error):
+                pass  # the run did its work; without a record the next tick does it again
         return report
 
 

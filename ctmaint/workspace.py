@@ -76,7 +76,7 @@ class Workspace:
         shared state, which keeps no record."""
         if isinstance(self.state, str):
             return None
-        return Tick(self.cwd, self.policy_file, self.state, transport, notices, outbox)
+        return Tick(self.cwd, self.config, self.state, transport, notices, outbox)
 
     def outbox(self, folder: Path | None) -> Path:
         """Where the outbox transport writes: ``folder`` if given, else beside a SQLite

@@ -7,6 +7,7 @@ notice due (a file, an operator's change, a row, the clock, the code) means the 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -19,6 +20,10 @@ import pytest
 
 from ctmaint import cli, quiet, services
 from ctmaint.changes import Add
+from ctmaint.notices import lookahead
+from ctmaint.policy import Policy, embedded_policy_text
+from ctmaint.schedule import windows_between
+from ctmaint.sendplan import next_moment
 from ctmaint.vocabulary import Impact
 from ctmaint.workspace import Workspace
 from tests.conftest import CliRunner
@@ -328,3 +333,92 @@ def test_ticks_answered_from_records_say_and_send_exactly_what_full_runs_do(
         "start",
         "complete",
     }
+
+
+LATE_SUNDAY = """[calendars.late]
+title = "Late Sunday work"
+cron = "30 23 * * 0"
+duration = "30m"
+products = ["*"]
+impact = "DEGRADED"
+summary = "Late Sunday work"
+description = "Work."
+justification = "Needed."
+notices = ["week-before"]
+status_page = false
+
+[calendars.skype-cert]"""
+
+
+def test_a_reminder_on_a_fall_back_day_goes_out_at_its_due_time(
+    run_cli: CliRunner, site: Path
+) -> None:
+    """A reminder at 00:00 a week before Sunday 23:30 work falls on the 25-hour fall-back
+    day, 8 days and 30 minutes ahead: it is due before a span of "the longest lead plus a
+    day" would reach its window. The lookahead covers it, and a quiet run's record ends
+    when a window enters the span, so the first tick at its due time sends it."""
+    policy = embedded_policy_text().replace(
+        'before = "7d"\nat = "09:00"', 'before = "7d"\nat = "00:00"'
+    )
+    assert policy.count('at = "00:00"') >= 1
+    (site / "ctmaint.toml").write_text(policy.replace("[calendars.skype-cert]", LATE_SUNDAY))
+    assert send(run_cli, "2026-10-31T12:00:00Z").startswith("sent ")
+    assert send(run_cli, "2026-11-01T05:50:00Z") == ZERO
+    assert stored(site) is not None
+    assert stored(site)["until"] <= "2026-11-01T06:00:00+00:00"  # type: ignore[index,operator]
+    assert send(run_cli, "2026-11-01T06:00:00Z").startswith("sent 4,")
+    assert deliveries(site, "late-2026-11-08/week-before").total() == 4
+
+
+def test_the_next_moment_counts_windows_entering_the_span(shipped: Policy) -> None:
+    now = datetime(2030, 6, 1, tzinfo=UTC)
+    windows = windows_between(shipped, now, now + timedelta(days=30))
+    monthly = next(w for w in windows if w.calendar == "monthly")
+    entry = monthly.start - lookahead(shipped)
+    just_before = entry - timedelta(minutes=5)
+    found = next_moment(shipped, [monthly], [], just_before, just_before + timedelta(hours=1))
+    assert found == entry
+
+
+def test_the_packaged_policy_named_with_config_is_not_the_embedded_one(
+    run_cli: CliRunner, reminded: Path
+) -> None:
+    """--config naming the packaged policy file reads contacts beside that file, not here."""
+    packaged = Path(quiet.__file__).parent / "data" / "policy.toml"
+    result = run_cli("--config", str(packaged), "--now", "2030-06-14T09:10:00-06:00", "send")
+    assert result.out.strip() != MARK
+
+
+def test_a_damaged_state_is_reported_by_the_tick_as_by_the_full_run(
+    run_cli: CliRunner, reminded: Path
+) -> None:
+    with open(reminded / ".ctmaint" / "state.db", "ab") as state:
+        state.write(b"junk")  # no longer a whole number of pages
+    result = run_cli("--now", "2030-06-14T09:10:00-06:00", "send")
+    assert result.code == 1
+    assert "truncated" in result.err
+
+
+def test_a_tick_leaves_the_work_to_the_full_run_while_another_send_holds_the_lock(
+    reminded: Path,
+) -> None:
+    state = reminded / ".ctmaint" / "state.db"
+    assert quiet._usable(state)
+    handle = os.open(state.with_name("state.db.send.lock"), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        assert not quiet._usable(state)  # the full run waits, then says another run holds it
+    finally:
+        os.close(handle)
+    assert quiet._usable(state)
+
+
+def test_a_file_that_vanishes_from_the_package_does_not_break_the_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = tmp_path / "ctmaint"
+    code.mkdir()
+    (code / ".#cli.py").symlink_to(tmp_path / "nowhere")  # an editor's lock file
+    monkeypatch.setattr(quiet, "_CODE", code)
+    tick = quiet.Tick(tmp_path, None, tmp_path / "s.db", None, Path("n"), None)
+    assert len(quiet.digest(tick, {}, ())) == 64

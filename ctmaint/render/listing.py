@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,22 +40,30 @@ def window_table(
     windows: Sequence[Window], zone: ZoneInfo, label: str, now: datetime, width: int = 100
 ) -> str:
     """Id, local start and end with the zone's abbreviation, UTC start, impact, status and
-    products, in ``width`` columns: products wrap first, then the times (date above time)."""
+    products, in ``width`` columns (see :mod:`ctmaint.render.table`): products wrap first,
+    then impact, status and the times (the date above the time). An end within six days
+    of the start leaves out its date (``Sat 04:00 MST``)."""
     local = f"({label})" if label else f"({zone.key})"
     header = ["ID", f"START {local}", f"END {local}", "START (UTC)", "IMPACT", "STATUS", "PRODUCTS"]
     rows = [
         [
             w.id,
             human_local(w.start, zone),
-            human_local(w.end, zone),
-            human_utc(w.start),
+            _end(w.start, w.end, zone),
+            w.start.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
             w.impact,
             w.status(now),
             ", ".join(w.products),
         ]
         for w in windows
     ]
-    return format_table(header, rows, width, [(6, 16), (4, 10), (3, 14), (2, 14), (1, 14)])
+    flexible = [(6, 8), (4, 10), (5, 9), (3, 10), (2, 9), (1, 14)]
+    return format_table(header, rows, width, flexible, stepped=frozenset({1, 2, 3}))
+
+
+def _end(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    full = human_local(end, zone)
+    return full[:4] + full[15:] if end - start < timedelta(days=6) else full
 
 
 def notice_record(planned: PlannedNotice, zone: ZoneInfo) -> dict[str, Any]:
@@ -89,7 +97,7 @@ def notice_table(
         ]
         for p in planned
     ]
-    return format_table(header, rows, width, [(2, 14), (1, 14), (0, 20)])
+    return format_table(header, rows, width, [(2, 14), (1, 14)], stepped=frozenset({1, 2}))
 
 
 def history_record(entry: HistoryEntry) -> dict[str, Any]:
@@ -164,7 +172,7 @@ def change_table(changes: Sequence[Change], zone: ZoneInfo, width: int = 100) ->
         ]
         for c in changes
     ]
-    return format_table(header, rows, width, [(4, 24), (2, 14)])
+    return format_table(header, rows, width, [(4, 24), (2, 14)], stepped=frozenset({2}))
 
 
 def _short(value: object, width: int = 40) -> str:

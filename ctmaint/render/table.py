@@ -4,7 +4,9 @@ Columns keep their natural width while the table fits. When it does not, the col
 table names as flexible give way, in the order named, down to each one's minimum, and their
 cells wrap onto more lines (at spaces, commas and hyphens, never inside a word that fits).
 Ids, counts and states never wrap. A table whose rows wrap puts a blank line between rows,
-so each row reads as one. ``--format json`` is where everything is, whole.
+so each row reads as one. When even that is too wide (a narrow terminal), each row becomes
+a block: its first cell, then one ``HEADER: value`` line per other cell, wrapped to the
+width. ``--format json`` is where everything is, whole.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ def format_table(
     rows: Sequence[Sequence[str]],
     width: int = 100,
     flexible: Sequence[tuple[int, int]] = (),
+    stepped: frozenset[int] = frozenset(),
 ) -> str:
     """``rows`` under ``header`` in at most ``width`` columns where the ``flexible``
-    columns, ``(index, minimum width)`` in the order they give way, allow it."""
+    columns, ``(index, minimum width)`` in the order they give way, allow it. A ``stepped``
+    column (a time: the date above the time) gives all the way to its minimum or nothing."""
     table = [list(header), *(list(row) for row in rows)]
     natural = [max(len(row[i]) for row in table) for i in range(len(header))]
-    widths = _fit(natural, width, flexible)
+    widths = _fit(natural, width, flexible, stepped)
+    if sum(widths) + len(GAP) * (len(widths) - 1) > width:
+        return _blocks(header, rows, width)
     wrapping = {index for index, _ in flexible}
     blocks = [_lines(row, widths, wrapping) for row in table]
     spaced = any(len(block) > 1 for block in blocks[1:])
@@ -37,13 +43,16 @@ def format_table(
     return "\n".join(out)
 
 
-def _fit(natural: list[int], width: int, flexible: Sequence[tuple[int, int]]) -> list[int]:
+def _fit(
+    natural: list[int], width: int, flexible: Sequence[tuple[int, int]], stepped: frozenset[int]
+) -> list[int]:
     widths = list(natural)
     excess = sum(widths) + len(GAP) * (len(widths) - 1) - width
     for index, minimum in flexible:
         if excess <= 0:
             break
-        give = min(excess, max(0, widths[index] - minimum))
+        spare = max(0, widths[index] - minimum)
+        give = spare if index in stepped else min(excess, spare)
         widths[index] -= give
         excess -= give
     return widths
@@ -68,3 +77,20 @@ def _wrap(text: str, width: int) -> list[str]:
     if len(text) <= width:
         return [text]
     return textwrap.wrap(text, width, break_on_hyphens=True) or [""]
+
+
+def _blocks(header: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> str:
+    """Each row as its first cell, then ``HEADER: value`` lines, indented and wrapped."""
+    label = max(len(name) for name in header[1:]) + 2
+    out: list[str] = []
+    for row in rows:
+        if out:
+            out.append("")
+        out.append(row[0])
+        for name, cell in zip(header[1:], row[1:], strict=True):
+            lead = f"  {name + ':':<{label}}"
+            out.extend(
+                textwrap.wrap(cell, max(width, len(lead) + 24), initial_indent=lead,
+                              subsequent_indent=" " * len(lead)) or [lead.rstrip()]
+            )  # fmt: skip
+    return "\n".join(out)
