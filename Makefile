@@ -3,7 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench screenshot clean
+# `make install` (run by `make run`) links the command into BINDIR, a folder on most PATHs.
+BINDIR ?= $(HOME)/.local/bin
+
+.PHONY: run install test lint bench screenshot clean
 
 $(BIN)/ctmaint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,7 +14,14 @@ $(BIN)/ctmaint: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-run: $(BIN)/ctmaint
+install: $(BIN)/ctmaint
+	mkdir -p "$(BINDIR)"
+	ln -sfn "$(CURDIR)/$(BIN)/ctmaint" "$(BINDIR)/ctmaint"
+	@case ":$$PATH:" in *":$(BINDIR):"*) echo "ctmaint is on your PATH: $(BINDIR)/ctmaint" ;; \
+	  *) echo "ctmaint is linked as $(BINDIR)/ctmaint, but $(BINDIR) is not on your PATH:" \
+	     "add it (export PATH=\"$(BINDIR):\$$PATH\") or run $(CURDIR)/$(BIN)/ctmaint" ;; esac
+
+run: install
 	$(BIN)/ctmaint build
 	$(BIN)/ctmaint upcoming --days 31
 

@@ -240,7 +240,7 @@ class _Reader:
             return default
         value = data[key]
         if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
-            self.fail(full, f"must be a {_KIND_NAMES.get(kind, kind.__name__)}, not {value!r}")
+            self.fail(full, f"must be {_KIND_NAMES.get(kind, kind.__name__)}, not {value!r}")
             return default
         if isinstance(value, str):
             problem = bad_character(value, multiline=key in _MULTILINE_KEYS)
@@ -276,20 +276,7 @@ class _Reader:
     # -- sections ---------------------------------------------------------------------------
 
     def policy(self, data: dict[str, Any], base_dir: Path) -> Policy | None:
-        self.known_keys(
-            data,
-            "",
-            (
-                "provider",
-                "products",
-                "stages",
-                "calendars",
-                "unscheduled",
-                "publish",
-                "sendgrid",
-                "send",
-            ),
-        )
+        self.known_keys(data, "", KEYS[""])
         provider_table = self.table(data, "provider", "provider")
         provider = self.provider(provider_table)
         products = self.products(self.table(data, "products", "products"))
@@ -302,7 +289,7 @@ class _Reader:
                 calendars[calendar_id] = spec
         unscheduled = self.unscheduled(self.table(data, "unscheduled", "unscheduled"))
         publish = self.table(data, "publish", "publish")
-        self.known_keys(publish, "publish", ("days_back", "days_ahead"))
+        self.known_keys(publish, "publish", KEYS["publish"])
         days_back = self.value(publish, "days_back", "publish", int, 90)
         days_ahead = self.value(publish, "days_ahead", "publish", int, 365)
         for key, days in (("days_back", days_back), ("days_ahead", days_ahead)):
@@ -400,7 +387,7 @@ class _Reader:
                 continue
             where = f"stages.{name}"
             body = self.table(table, name, where)
-            self.known_keys(body, where, ("before", "at"))
+            self.known_keys(body, where, KEYS["stages.NAME"])
             before = self.convert(
                 f"{where}.before", self.value(body, "before", where, str), parse_duration
             )
@@ -437,7 +424,7 @@ class _Reader:
         affected = self.product_list(table, where, products)
         impact = self.choice(f"{where}.impact", self.value(table, "impact", where, str), IMPACTS)
         texts = {key: self.value(table, key, where, str) for key in _CALENDAR_TEXTS}
-        notices = self.strings(table, "notices", where) or ()
+        notices = (self.strings(table, "notices", where) if "notices" in table else ()) or ()
         for stage in notices:
             if stage not in TIMED_STAGES:
                 self.fail(f"{where}.notices", f"'{stage}' is not one of {', '.join(TIMED_STAGES)}")
@@ -548,7 +535,7 @@ class _Reader:
         )
 
     def send(self, table: dict[str, Any]) -> SendSettings:
-        self.known_keys(table, "send", ("time_budget",))
+        self.known_keys(table, "send", KEYS["send"])
         text = self.value(table, "time_budget", "send", str, "4m")
         budget = self.convert("send.time_budget", text, parse_duration)
         if budget is None:
@@ -560,11 +547,7 @@ class _Reader:
 
     def unscheduled(self, table: dict[str, Any]) -> UnscheduledSpec | None:
         where = "unscheduled"
-        self.known_keys(
-            table,
-            where,
-            ("avoid_from", "avoid_until", "impact", "notices", "status_page", "max_duration"),
-        )
+        self.known_keys(table, where, KEYS["unscheduled"])
         avoid_from = self.convert(
             f"{where}.avoid_from",
             self.value(table, "avoid_from", where, str, "05:00"),
@@ -612,11 +595,11 @@ class _Reader:
 
 
 _KIND_NAMES = {
-    str: "string",
-    int: "whole number",
+    str: "a string",
+    int: "a whole number",
     bool: "true or false",
-    list: "list",
-    dict: "table",
+    list: "a list",
+    dict: "a table",
 }
 _ID_RULE = "ids use lowercase letters, digits and '-', starting with a letter or digit"
 _PROVIDER_KEYS = (
@@ -628,6 +611,21 @@ _CALENDAR_KEYS = (
     "title", "cron", "every", "anchor", "duration", "products", "impact", "summary",
     "description", "justification", "notices", "status_page", "skip",
 )  # fmt: skip
+# Every key a policy file may hold, by table: "stages.NAME" is each lead stage's table and
+# "calendars.ID" each calendar's ([products] holds ids of the provider's own choosing). The
+# README's policy table names each one (tests/test_docs.py).
+KEYS: dict[str, tuple[str, ...]] = {
+    "": ("provider", "products", "stages", "calendars", "unscheduled", "publish", "sendgrid",
+         "send"),
+    "provider": _PROVIDER_KEYS,
+    "stages.NAME": ("before", "at"),
+    "calendars.ID": _CALENDAR_KEYS,
+    "unscheduled": ("avoid_from", "avoid_until", "impact", "notices", "status_page",
+                    "max_duration"),
+    "publish": ("days_back", "days_ahead"),
+    "sendgrid": tuple(SendGridSettings.__dataclass_fields__),
+    "send": ("time_budget",),
+}  # fmt: skip
 
 
 def _valid_cron(expression: str) -> bool:

@@ -334,12 +334,18 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
         deliveries = Deliveries(ledger)
         states = deliveries.states()
         told = sendplan.told(deliveries.rows())
+        epoch = deliveries.setting(dispatch.EPOCH_KEY)
+    # As `send` decides: a notice that expired before the first send here is not one it
+    # missed, so neither reports it (with no send yet, that is everything expired by now).
+    since = datetime.fromisoformat(epoch) if epoch else now
     shown = []
     book = ContactBook(contacts)
     for notice in sorted(notices, key=lambda n: (n.due, n.id)):
         if not first <= notice.due <= last:
             continue
         counts = states.get(notice.id, {})
+        if not counts and notice.is_expired(now) and notice.expires <= since:
+            continue
         total = sum(counts.values()) or len(sendplan.addressees(notice, book, told))
         state = notice_state(notice, counts, now)
         if total == 0 and notice.due <= now and state == "pending":

@@ -249,3 +249,23 @@ def test_check_reports_rule_expansion_and_contacts_problems_together(
     assert "calendars.nightly: the rule starts two windows on" in result.err
     assert "contacts.csv: line 2: 'ann-at-acme' is not an email address" in result.err
     assert "2 problems found" in result.err
+
+
+def test_make_install_puts_ctmaint_where_the_path_finds_it(tmp_path: Path) -> None:
+    root = Path(__file__).parents[1]
+    bindir = tmp_path / "bin"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CTMAINT_", "MAKE"))}
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-o", ".venv/bin/ctmaint", "install", f"BINDIR={bindir}"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "is not on your PATH" in done.stdout
+    linked = bindir / "ctmaint"
+    assert linked.resolve() == (root / ".venv" / "bin" / "ctmaint").resolve()
+    on_path = env | {"PATH": f"{bindir}:{env['PATH']}"}
+    version = subprocess.run(
+        ["ctmaint", "--version"], env=on_path, capture_output=True, text=True, timeout=60,
+        check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert version.stdout.startswith("ctmaint ")

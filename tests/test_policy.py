@@ -132,6 +132,11 @@ def test_the_shipped_policy_is_the_design(shipped: Policy) -> None:
             id="wrong_type",
         ),
         pytest.param(
+            policy_toml(calendar_toml(status_page="yes")),
+            "calendars.nightly.status_page: must be true or false, not 'yes'",
+            id="not_a_boolean",
+        ),
+        pytest.param(
             policy_toml(calendar_toml("BigWindow")),
             "calendars.BigWindow: ids use lowercase letters",
             id="bad_calendar_id",
@@ -215,3 +220,11 @@ def test_contacts_path_is_relative_to_the_policy_file(tmp_path: Path) -> None:
 def test_star_means_every_product() -> None:
     policy = parse_policy(policy_toml(calendar_toml(products=["*"])), "p.toml", Path("."))
     assert policy.calendars["nightly"].products == ("voice", "video")
+
+
+def test_a_calendar_without_notices_sends_none(tmp_path: Path) -> None:
+    """`notices` may be left out: such a calendar (the certificate job) is published only."""
+    path = tmp_path / "p.toml"
+    path.write_text(policy_toml(calendar_toml(notices=None)))
+    policy = load_policy(path, tmp_path)
+    assert policy.calendars["nightly"].notices == ()

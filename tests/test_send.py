@@ -451,3 +451,28 @@ def test_a_run_stops_delivering_when_its_time_budget_is_used_up(
     rows = [r for r in ledger_rows(tmp_path) if r[0] == f"{MONTHLY}/week-before"]
     assert {r[1] for r in rows} == addresses
     assert {(r[2], r[3]) for r in rows} == {("sent", 1)}
+
+
+@pytest.mark.parametrize("first_run", [None, "2030-06-10T12:00:00-06:00"])
+def test_notices_and_send_agree_on_what_is_reported_expired(
+    run_cli: CliRunner, site: Path, first_run: str | None
+) -> None:
+    """Without a send before, nothing that expired is reported by either; after a first
+    send, what came due and expired while cron was down is reported by both."""
+    if first_run:
+        send(run_cli, first_run)
+    now = "2030-06-23T05:00:00-06:00"  # the reminder, start and complete have all passed
+    listed = json.loads(run_cli("--now", now, "notices", "--days", "1", "--format", "json").out)
+    by_notices = {n["id"] for n in listed if n["state"] == "expired"}
+    plan = json.loads(run_cli("--now", now, "send", "--dry-run", "--format", "json").out)
+    by_send = {e["notice"] for e in plan["expired"]}
+    assert by_notices == by_send & {n["id"] for n in listed}  # notices lists a week back
+    if first_run:
+        assert {f"{MONTHLY}/week-before", f"{MONTHLY}/start"} <= by_send
+        assert f"{MONTHLY}/start" in by_notices
+    else:
+        assert by_send == set()
+        assert not [n for n in listed if n["id"].startswith(MONTHLY)]
+    result = run_cli("--now", now, "send")
+    reported = {line.split()[2] for line in result.err.splitlines() if "expired:" in line}
+    assert reported == by_send
