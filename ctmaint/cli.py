@@ -26,7 +26,6 @@ from ctmaint.clock import resolve_now
 from ctmaint.errors import CtmaintError, UsageError
 from ctmaint.text import plural
 from ctmaint.times import parse_duration, parse_instant
-from ctmaint.usage import usage_sentence
 from ctmaint.vocabulary import Impact
 from ctmaint.workspace import Workspace
 
@@ -711,6 +710,8 @@ def main() -> None:
         typer.echo(error.ctx.get_help() if error.ctx else "ctmaint --help")
         sys.exit(2)
     except framework.UsageError as error:
+        from ctmaint.usage import usage_sentence
+
         _fail(usage_sentence(error, sys.argv[1:]), 2)
     except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted; a `send` that was interrupted resumes safely on the next run", 130)
