@@ -118,7 +118,7 @@ def peak_run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, fl
     return float(wall), float(peak)
 
 
-def tick(root: Path, runs: int = 21) -> list[Row]:
+def tick(root: Path, runs: int = 31) -> list[Row]:
     root.mkdir()
     contacts(root, 200, 4)
     (root / "empty_app.py").write_text(EMPTY_APP)

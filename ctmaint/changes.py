@@ -23,8 +23,8 @@ from ctmaint.errors import ScheduleError, StateError, UsageError
 from ctmaint.notices import Notice
 from ctmaint.policy import UNSCHEDULED, Policy
 from ctmaint.schedule import Window, windows_between
-from ctmaint.text import bad_character
-from ctmaint.times import check_in_range, human_local, utc_z
+from ctmaint.text import bad_character, plural
+from ctmaint.times import check_in_range, format_duration, human_local, utc_z
 from ctmaint.vocabulary import ChangeKind, Impact, Stage
 
 if TYPE_CHECKING:
@@ -546,7 +546,8 @@ def check_span(start: datetime, end: datetime, now: datetime) -> None:
 def check_length(start: datetime, end: datetime, limit: timedelta) -> None:
     if end - start > limit:
         raise ScheduleError(
-            f"the window would last {end - start}, longer than the {limit.days} days allowed "
+            f"the window would last {format_duration(end - start)}, longer than the "
+            f"{plural(limit.days, 'day')} allowed "
             "(policy: unscheduled.max_duration)",
             subject="end",
         )

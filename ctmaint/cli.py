@@ -5,7 +5,6 @@ its exit code; usage errors exit 2. Heavy libraries are imported by the services
 need them, so a cron tick with nothing to do starts fast.
 """
 
-import json
 import os
 import shutil
 import sqlite3
@@ -257,7 +256,7 @@ def upcoming(
     policy = workspace.policy
     if output is Format.json:
         records = [window_record(w, policy.zone, workspace.now) for w in windows]
-        typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        typer.echo(_json(records, ensure_ascii=False))
     elif windows:
         label = policy.provider.zone_label
         typer.echo(window_table(windows, policy.zone, label, workspace.now, _width()))
@@ -346,7 +345,7 @@ def send(
     from ctmaint.render.listing import plan_record
 
     if dry_run and output is Format.json:
-        typer.echo(json.dumps(plan_record(services.plan_send(workspace)), indent=2))
+        typer.echo(_json(plan_record(services.plan_send(workspace))))
         return
     with _progress_bar() as progress:
         report = services.send(workspace, name, notices, dry_run, progress, outbox, verbose)
@@ -408,7 +407,7 @@ def notices(ctx: typer.Context, days: Days = 30, output: Output = Format.table) 
     planned = services.planned_notices(workspace, days)
     zone = workspace.policy.zone
     if output is Format.json:
-        typer.echo(json.dumps([notice_record(p, zone) for p in planned], indent=2))
+        typer.echo(_json([notice_record(p, zone) for p in planned]))
     elif planned:
         label = workspace.policy.provider.zone_label
         typer.echo(notice_table(planned, zone, label, _width()))
@@ -430,7 +429,7 @@ def history(ctx: typer.Context, output: Output = Format.table) -> None:
             "notices": [history_record(e) for e in found.notices],
             "changes": [change_record(c, zone) for c in found.changes],
         }
-        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        typer.echo(_json(document, ensure_ascii=False))
         return
     width = _width()
     typer.echo(
@@ -681,8 +680,16 @@ def migrate_state(
     from ctmaint import services
 
     counts = services.migrate_state(_workspace(ctx), to)
-    copied = ", ".join(f"{n} {what}" for what, n in counts.items())
+    nouns = {"changes": ("change", "changes"), "deliveries": ("delivery", "deliveries"),
+             "posts": ("post", "posts"), "settings": ("setting", "settings")}  # fmt: skip
+    copied = ", ".join(plural(n, *nouns[what]) for what, n in counts.items())
     typer.echo(f"copied {copied}; use --state {services.masked_state(to)} from now on")
+
+
+def _json(data: object, ensure_ascii: bool = True) -> str:
+    import json  # not on the path of a cron tick
+
+    return json.dumps(data, indent=2, ensure_ascii=ensure_ascii)
 
 
 def _products(given: list[str] | None) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ from ctmaint.policy import Policy
 from ctmaint.publish import write_atomic
 from ctmaint.schedule import Window
 from ctmaint.sendplan import Deliver, Due, Expire, LedgerView, SendPlan, decide
+from ctmaint.text import plural
 from ctmaint.times import utc_z
 from ctmaint.vocabulary import DeliveryState
 
@@ -136,7 +137,9 @@ def describe(plan: SendPlan, verbose: bool = False) -> SendReport:
         notice_id = step.notice.id if isinstance(step, Expire) else step.due.notice.id
         if isinstance(step, Expire):
             report.expired.append((notice_id, step.count))
-            report.actions.append(f"would mark {notice_id} expired ({step.count} recipients)")
+            report.actions.append(
+                f"would mark {notice_id} expired ({plural(step.count, 'recipient')})"
+            )
             continue
         if step.send:
             shown = step.send if verbose else step.send[:SHOWN_ADDRESSES]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -80,6 +79,8 @@ class Record:
     inputs: tuple[str, ...]  # the files the run read, by absolute path
 
     def to_json(self) -> str:
+        import json  # only the full run writes a record; a tick reads it with SQLite's JSON
+
         return json.dumps(
             {"digest": self.digest, "since": self.since.astimezone(UTC).isoformat(),
              "until": self.until.astimezone(UTC).isoformat(), "line": self.line,
@@ -87,14 +88,25 @@ class Record:
         )  # fmt: skip
 
     @classmethod
-    def from_json(cls, text: str) -> Record:
-        data = json.loads(text)
+    def read(cls, db: Any) -> Record | None:
+        """The record in ``db`` (a DB-API connection), parsed by SQLite's own JSON
+        functions so that a tick never imports Python's; None if there is none."""
+        fields = ", ".join(f"json_extract(value, '$.{name}')"
+                           for name in ("digest", "since", "until", "line"))  # fmt: skip
+        row = db.execute(f"SELECT {fields} FROM settings WHERE key = ?", (RECORD_KEY,)).fetchone()
+        if row is None:
+            return None
+        inputs = db.execute(
+            "SELECT entry.value FROM settings, json_each(settings.value, '$.inputs') AS entry"
+            " WHERE settings.key = ?",
+            (RECORD_KEY,),
+        ).fetchall()
         return cls(
-            str(data["digest"]),
-            datetime.fromisoformat(data["since"]),
-            datetime.fromisoformat(data["until"]),
-            str(data["line"]),
-            tuple(str(path) for path in data["inputs"]),
+            str(row[0]),
+            datetime.fromisoformat(row[1]),
+            datetime.fromisoformat(row[2]),
+            str(row[3]),
+            tuple(str(entry[0]) for entry in inputs),
         )
 
 
@@ -155,16 +167,15 @@ def recall(tick: Tick, now: datetime) -> str | None:
         db = sqlite3.connect(f"file:{quote(str(state))}?mode=ro", uri=True, isolation_level=None)
         try:
             db.execute("BEGIN")  # the record and the marks from one snapshot
-            row = db.execute("SELECT value FROM settings WHERE key = ?", (RECORD_KEY,)).fetchone()
+            record = Record.read(db)
             marks = state_marks(db)
             pages = db.execute("PRAGMA page_count").fetchone()[0]
             page = db.execute("PRAGMA page_size").fetchone()[0]
         finally:
             db.close()
         size, wal = state.stat().st_size, state.with_name(state.name + "-wal").exists()
-        if row is None or size % page or (not wal and size < pages * page):
+        if record is None or size % page or (not wal and size < pages * page):
             return None  # no record; or a damaged file, which the full run reports
-        record = Record.from_json(row[0])
         if not record.since <= now < record.until:
             return None
         inputs = {path: file_digest(Path(path)) for path in record.inputs}

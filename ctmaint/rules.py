@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from ctmaint.text import plural
 from ctmaint.times import localize
 
 # Looking back this far on the wall clock covers a repeated hour at fall-back.
@@ -94,5 +95,5 @@ class CycleRule:
 
     def describe(self) -> str:
         days = self.period.days
-        every = f"{days // 7} weeks" if days % 7 == 0 else f"{days} days"
+        every = plural(days // 7, "week") if days % 7 == 0 else plural(days, "day")
         return f"every {every} from {self.anchor:%Y-%m-%d %H:%M} ({self.zone.key})"

@@ -214,3 +214,11 @@ def test_a_completion_that_cannot_read_the_policy_offers_nothing_and_says_nothin
                     "COMP_CWORD": "2"},
     )  # fmt: skip
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "", "")
+
+
+def test_plural_picks_the_form_by_count() -> None:
+    from ctmaint.text import plural
+
+    assert [plural(n, "day") for n in (0, 1, 2)] == ["0 days", "1 day", "2 days"]
+    assert plural(1, "delivery", "deliveries") == "1 delivery"
+    assert plural(3, "delivery", "deliveries") == "3 deliveries"

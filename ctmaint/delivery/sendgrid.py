@@ -39,6 +39,7 @@ from ctmaint.errors import DeliveryError, TransportDown
 from ctmaint.notices import Recipient
 from ctmaint.policy import SendGridSettings
 from ctmaint.render.message import CALENDAR_TYPE
+from ctmaint.text import plural
 
 if TYPE_CHECKING:
     from ctmaint.render.message import Message
@@ -104,7 +105,7 @@ class SendGridTransport:
         with self._lock:
             if self._unanswered >= self.retry.down_after:
                 raise TransportDown(
-                    f"SendGrid did not answer {self._unanswered} requests in a row "
+                    f"SendGrid did not answer {plural(self._unanswered, 'request')} in a row "
                     f"(last: {self._last_problem})"
                 )
         body = request_body(message, recipients)
