@@ -222,3 +222,27 @@ def test_plural_picks_the_form_by_count() -> None:
     assert [plural(n, "day") for n in (0, 1, 2)] == ["0 days", "1 day", "2 days"]
     assert plural(1, "delivery", "deliveries") == "1 delivery"
     assert plural(3, "delivery", "deliveries") == "3 deliveries"
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["send"], "send"),
+        (["--now", "send", "upcoming"], "upcoming"),  # a global option's value is not it
+        (["--debug", "--state", "s.db", "follow-up", "x"], "follow-up"),
+        (["--now=2030-06-01T00:00Z", "history"], "history"),
+        (["--help"], None),
+    ],
+)
+def test_the_command_run_is_the_one_named(args: list[str], name: str | None) -> None:
+    from ctmaint.cli import _command_name
+
+    assert _command_name(args) == name
+
+
+def test_running_one_command_leaves_every_command_registered(run_cli: CliRunner) -> None:
+    before = list(app.registered_commands)
+    assert run_cli("--now", "2030-06-01T00:00:00Z", "upcoming", "--days", "1").code == 0
+    assert run_cli("upcoming", "--bogus").code == 2
+    assert app.registered_commands == before
+    assert len(before) == len(NAMES)
