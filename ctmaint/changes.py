@@ -142,7 +142,10 @@ class Edit(Event):
     def validate(self, window: Window, policy: Policy, now: datetime) -> None:
         check_changeable(window, now)
         if not self.values:
-            raise ScheduleError(f"nothing to edit; give one of {', '.join(EDITABLE)}")
+            raise ScheduleError(
+                "nothing to edit; give a new summary, description, justification, products or "
+                "impact"
+            )
         for name, value in self.values.items():
             if name == "products":
                 check_products(policy, value)
@@ -507,7 +510,8 @@ def check_text(name: str, text: str, *, multiline: bool) -> None:
     """An operator's text: not empty, and no control characters (they would reach email
     headers, feeds and the `history` table)."""
     if not text.strip():
-        raise ScheduleError(f"the {name} is empty; every notice states it", subject=name)
+        what = "the notes are" if name == "notes" else f"the {name} is"
+        raise ScheduleError(f"{what} empty; give the text customers are to read", subject=name)
     problem = bad_character(text, multiline=multiline)
     if problem is not None:
         fix = "use plain line breaks" if multiline else "write it on one line"

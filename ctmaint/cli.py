@@ -64,9 +64,22 @@ class Format(StrEnum):
 
 
 def _workspace(ctx: typer.Context) -> Workspace:
-    workspace = ctx.obj
+    """The command's workspace, made on first use from the global options."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Workspace):
+        root.obj = root.obj()
+    workspace = root.obj
     assert isinstance(workspace, Workspace)
     return workspace
+
+
+def _source(ctx: typer.Context, name: str, option: str) -> str:
+    """How a message names where a global value came from: the option, or its variable."""
+    from typer._click.core import ParameterSource
+
+    if ctx.get_parameter_source(name) is ParameterSource.ENVIRONMENT:
+        return f"CTMAINT_{name.upper()}"
+    return option
 
 
 def _version(value: bool) -> None:
@@ -151,9 +164,18 @@ def global_options(
     ] = False,
 ) -> None:
     """Global options; every command obeys --now."""
-    workspace = Workspace.locate(config, state, resolve_now(now, "--now"), Path.cwd())
-    ctx.obj = workspace
-    ctx.call_on_close(workspace.close)
+    # Made when a command first asks (see _workspace): `COMMAND --help` and `init` work
+    # whatever the clock or state given, and a bad one is named where it came from.
+    given = {name: _source(ctx, name, option) for name, option in
+             (("now", "--now"), ("state", "--state"), ("config", "--config"))}  # fmt: skip
+
+    def make() -> Workspace:
+        clock = resolve_now(now, given["now"])
+        workspace = Workspace.locate(config, state, clock, Path.cwd())
+        ctx.call_on_close(workspace.close)
+        return workspace
+
+    ctx.obj = make
 
 
 # Options several commands share.
@@ -333,6 +355,9 @@ def send(
     ] = None,
 ) -> None:
     """Send every due notice once and post it: the cron job."""
+    if not dry_run and (output is Format.json or verbose):
+        given = "--format json" if output is Format.json else "--verbose"
+        raise UsageError(f"{given} describes a dry run: give it with --dry-run")
     workspace = _workspace(ctx)
     name = transport.value if transport else None
     if not dry_run:
@@ -440,7 +465,7 @@ def history(ctx: typer.Context, output: Output = Format.table) -> None:
 
 
 def _by(by: str | None) -> str:
-    if by:
+    if by is not None:  # an empty one is refused with the other checks of the change
         return by
     import getpass
 
@@ -516,7 +541,13 @@ def add(
         justification=justification,
         urgent=urgent,
     )
-    typer.echo(services.add(workspace, work, _by(by)).id)
+    try:
+        window = services.add(workspace, work, _by(by))
+    except CtmaintError as error:
+        if error.subject == "end" and duration is not None:
+            error.subject = "duration"  # the end was computed from it
+        raise
+    typer.echo(window.id)
 
 
 @command(
@@ -538,7 +569,9 @@ def edit(
         typer.Option("--justification", metavar="TEXT", help="New reason for the work."),
     ] = None,
     products: ProductList = None,
-    impact: Impacts = None,
+    impact: Annotated[
+        Impact | None, typer.Option("--impact", help="New impact; default: keep it.")
+    ] = None,
     by: By = None,
 ) -> None:
     """Change the details of one window.
@@ -651,10 +684,7 @@ def follow_up(
     """Send notes on what a window added to those told of it."""
     from ctmaint import services
 
-    try:
-        notes = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"--file {file} cannot be read as UTF-8 text ({error})") from None
+    notes = _read_notes(file)
     window = services.follow_up(_workspace(ctx), window_id, notes, _by(by))
     _told(window, "follow-up recorded")
 
@@ -686,6 +716,22 @@ def migrate_state(
     typer.echo(f"copied {copied}; use --state {services.masked_state(to)} from now on")
 
 
+def _read_notes(file: Path) -> str:
+    """The notes file's text (a UTF-8 byte-order mark dropped), or one sentence on why not."""
+    from ctmaint.errors import os_reason
+
+    if not str(file).strip():
+        raise UsageError("--file is empty; give the notes file")
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"--file {file} is not UTF-8 text (byte {error.start}); save it as UTF-8"
+        ) from None
+    except OSError as error:
+        raise UsageError(f"--file {file} cannot be read ({os_reason(error)})") from None
+
+
 def _json(data: object, ensure_ascii: bool = True) -> str:
     import json  # not on the path of a cron tick
 
@@ -710,7 +756,8 @@ def main() -> None:
     disk are reported as such; anything else is a bug, reported in one sentence too, with
     the stack only under --debug (or CTMAINT_DEBUG=1).
     """
-    debug = "--debug" in sys.argv[1:] or os.environ.get("CTMAINT_DEBUG") == "1"
+    from_env = os.environ.get("CTMAINT_DEBUG", "").strip().lower()
+    debug = "--debug" in sys.argv[1:] or from_env in ("1", "true", "t", "yes", "y", "on")
     try:
         with _only_the_command_named(sys.argv[1:]):
             code = app(standalone_mode=False)
@@ -720,9 +767,11 @@ def main() -> None:
     except framework.UsageError as error:
         from ctmaint.usage import usage_sentence
 
-        _fail(usage_sentence(error, sys.argv[1:]), 2)
+        named = _command_name(sys.argv[1:])
+        known = named in {_name_of(c) for c in app.registered_commands}
+        _fail(usage_sentence(error, sys.argv[1:], named if known else None), 2)
     except (KeyboardInterrupt, typer.Abort):
-        _fail("interrupted; a `send` that was interrupted resumes safely on the next run", 130)
+        _fail(_interrupted(), 130)
     except CtmaintError as error:
         flag = OPTIONS.get(error.subject or "")
         _fail(f"{error}" + (f" ({flag})" if flag else ""), error.exit_code)
@@ -748,7 +797,7 @@ def main() -> None:
             1,
         )
     if code == 130:  # the framework turns Ctrl-C into this exit code
-        _fail("interrupted; a `send` that was interrupted resumes safely on the next run", 130)
+        _fail(_interrupted(), 130)
     sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -786,6 +835,12 @@ def _name_of(command: Any) -> str:
     return str(command.name or (callback.__name__.replace("_", "-") if callback else ""))
 
 
+def _interrupted() -> str:
+    if _command_name(sys.argv[1:]) == "send":
+        return "interrupted; a `send` that was interrupted resumes safely on the next run"
+    return "interrupted; nothing was changed unless the command had finished its change"
+
+
 def _fail(message: str, code: int) -> NoReturn:
     print(f"ctmaint: {' '.join(message.split())}", file=sys.stderr)
     sys.exit(code)
@@ -810,4 +865,6 @@ OPTIONS = {
     "transport": "--transport",
     "force": "--force",
     "state": "--state",
+    "to": "--to",
+    "duration": "--duration",
 }

@@ -165,6 +165,9 @@ def load_policy(path: Path | None, cwd: Path) -> Policy:
     except FileNotFoundError:
         problem = Problem(str(path), "", "does not exist; give an existing policy file")
         raise PolicyError([problem]) from None
+    except IsADirectoryError:
+        problem = Problem(str(path), "", "is a folder; give the policy file in it")
+        raise PolicyError([problem]) from None
     except (OSError, UnicodeDecodeError) as error:
         problem = Problem(str(path), "", f"cannot be read as UTF-8 text ({error})")
         raise PolicyError([problem]) from None
@@ -338,7 +341,7 @@ class _Reader:
                 ("zone_label", ""),
                 ("status_page", ""),
                 ("calendar_url", ""),
-                ("sender", f"maintenance@{domain}"),
+                ("sender", f"maintenance@{domain}" if domain else ""),
                 ("reply_to", ""),
             )
         }

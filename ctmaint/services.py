@@ -58,6 +58,7 @@ from ctmaint.policy import (
 from ctmaint.publish import remove_stale_temporaries, write_trees
 from ctmaint.reports import History, HistoryEntry, PlannedNotice
 from ctmaint.schedule import Window, elapsed_end, windows_between
+from ctmaint.text import plural
 from ctmaint.times import format_duration, human_local
 from ctmaint.vocabulary import WAITING, DeliveryState, Impact, Stage
 from ctmaint.workspace import CONTACTS_FILE, POLICY_FILE
@@ -155,7 +156,8 @@ def check(workspace: Workspace) -> CheckReport:
         return CheckReport(error.problems + _outline_contacts_problems(workspace), [])
     source = "the embedded policy" if policy.source == EMBEDDED else policy.source
     notes = [
-        f"policy: {source}: {len(policy.calendars)} calendars, {len(policy.products)} products"
+        f"policy: {source}: {plural(len(policy.calendars), 'calendar')}, "
+        f"{plural(len(policy.products), 'product')}"
     ]
     problems: list[Problem] = []
     try:  # rules that only fail when expanded (two windows on one day)
@@ -204,7 +206,9 @@ def contacts_note(policy: Policy, contacts: list[Contact]) -> str:
     if not path.exists():
         return f"contacts: {path} does not exist, so no one will be emailed"
     told = {c.email.lower() for c in contacts if "maintenance" in c.roles}
-    return f"contacts: {path}: {len(contacts)} contacts, {len(told)} receive maintenance notices"
+    receive = "receives" if len(told) == 1 else "receive"
+    listed = plural(len(contacts), "contact")
+    return f"contacts: {path}: {listed}, {len(told)} {receive} maintenance notices"
 
 
 def init(directory: Path, force: bool = False) -> list[Path]:
@@ -219,7 +223,7 @@ def init(directory: Path, force: bool = False) -> list[Path]:
     existing = [path for path in targets if path.exists()]
     if existing and not force:
         raise CtmaintError(
-            f"{existing[0]} already exists; edit it, or overwrite it with force", subject="force"
+            f"{existing[0]} already exists; edit it, or overwrite it", subject="force"
         )
     try:
         write_trees({directory: {path.name: text.encode() for path, text in targets.items()}})
@@ -323,12 +327,15 @@ def make_transport(name: str, workspace: Workspace, outbox: Path | None = None) 
 
 
 def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
-    """Notices due from a week ago to ``days`` ahead, with recipients and ledger state."""
+    """Notices due from a week ago to ``days`` ahead, with recipients and ledger state,
+    and, further back, every notice the next `send` will report as expired."""
     check_days(days)
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts
     first, last = now - timedelta(days=7), now + timedelta(days=days)
-    windows = notice_windows(workspace, first - policy.longest_window, last + lookahead(policy))
+    back, _ = dispatch.span(policy, now)  # how far back `send` looks
+    start = min(first - policy.longest_window, back)
+    windows = notice_windows(workspace, start, last + lookahead(policy))
     notices = plan(policy, windows) + changes.change_notices(policy, windows, workspace.changes)
     with workspace.reading() as ledger:
         deliveries = Deliveries(ledger)
@@ -341,12 +348,15 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
     shown = []
     book = ContactBook(contacts)
     for notice in sorted(notices, key=lambda n: (n.due, n.id)):
-        if not first <= notice.due <= last:
-            continue
         counts = states.get(notice.id, {})
-        if not counts and notice.is_expired(now) and notice.expires <= since:
+        missed = not counts and notice.is_expired(now) and notice.expires > since
+        if not (first <= notice.due <= last or (missed and notice.window.end > back)):
+            continue
+        if not counts and notice.is_expired(now) and not missed:
             continue
         total = sum(counts.values()) or len(sendplan.addressees(notice, book, told))
+        if total == 0 and notice.due < first:
+            continue  # nobody to tell, so `send` reports nothing
         state = notice_state(notice, counts, now)
         if total == 0 and notice.due <= now and state == "pending":
             state = "sent"  # nobody to tell: nothing is waiting
@@ -561,7 +571,10 @@ def migrate_state(workspace: Workspace, url: str) -> dict[str, int]:
 
     if workspace.shared:
         raise UsageError("the state to copy from must be a SQLite file", subject="state")
-    postgres.check_url(url)
+    try:
+        postgres.check_url(url)
+    except StateError as error:
+        raise UsageError(str(error), subject="to") from None
     with workspace.reading() as source:
         rows = {table: list(source.execute(f"SELECT {cols} FROM {table}")) for table, cols in
                 _TABLES.items()}  # fmt: skip

@@ -15,9 +15,14 @@ _MULTILINE = frozenset("\n\t")
 _LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
+# Bidirectional overrides and isolates: they reorder what a terminal or mail client shows
+# (the "Trojan Source" trick), so they count as control characters here.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def is_control(character: str) -> bool:
-    """Control characters and Unicode line or paragraph separators."""
-    return unicodedata.category(character) in ("Cc", "Zl", "Zp")
+    """Control characters, Unicode line or paragraph separators, and bidi controls."""
+    return unicodedata.category(character) in ("Cc", "Zl", "Zp") or character in _BIDI_CONTROLS
 
 
 def bad_character(text: str, *, multiline: bool = False) -> str | None:

@@ -6,6 +6,7 @@ command's help. The CLI framework's own phrasing never reaches the user.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -16,13 +17,25 @@ _QUOTED = re.compile(r"'([^']*)' is not one of")
 _DESCRIBED: dict[object, str] = {int: "a whole number", float: "a number"}
 
 
-def usage_sentence(error: framework.UsageError, argv: Sequence[str]) -> str:
-    """The sentence for ``error``, raised while parsing ``argv``."""
+GLOBAL = ("--config", "--state", "--now", "--debug", "--version")
+
+
+def usage_sentence(
+    error: framework.UsageError, argv: Sequence[str], named: str | None = None
+) -> str:
+    """The sentence for ``error``, raised while parsing ``argv`` for the command ``named``
+    (if known); whatever the user typed is shown with control characters escaped."""
     command = error.ctx.command_path if error.ctx is not None else "ctmaint"
+    if command == "ctmaint" and named:
+        command = f"ctmaint {named}"
     help_hint = f"see `{command} --help`"
     if isinstance(error, framework.NoSuchOption):
+        option = _safe(error.option_name)
+        if option.split("=")[0] in GLOBAL:
+            return (f"{option} is a global option: give it before the command "
+                    f"(ctmaint {option.split('=')[0]} ... {command.split()[-1]})")  # fmt: skip
         near = _near(error.option_name, error.possibilities or ())
-        return f"`{command}` has no option {error.option_name}{near}; {help_hint}"
+        return f"`{command}` has no option {option}{near}; {help_hint}"
     if isinstance(error, framework.MissingParameter):
         param: Any = error.param
         what = _name(param) if param is not None else "an argument"
@@ -32,8 +45,15 @@ def usage_sentence(error: framework.UsageError, argv: Sequence[str]) -> str:
     if isinstance(error, framework.BadParameter) and error.param is not None:
         return f"{_name(error.param)}: {_expected(error, argv)}; {help_hint}"
     if isinstance(error, framework.BadOptionUsage):
-        return f"{error.option_name} needs a value; {help_hint}"
+        return f"{_safe(error.option_name)} needs a value; {help_hint}"
     return _general(error.message, command, error.ctx, help_hint)
+
+
+def _safe(text: str) -> str:
+    """``text`` with control characters escaped, as it may be shown on a terminal."""
+    if text.isprintable():
+        return text
+    return text.encode("unicode_escape").decode("ascii")
 
 
 def _name(param: Any) -> str:
@@ -48,7 +68,10 @@ def _expected(error: framework.BadParameter, argv: Sequence[str]) -> str:
     """What the option takes, and what was given when it can be told."""
     param = error.param
     given = _given(param, argv)
-    shown = f"'{given}'" if given is not None else "the value given"
+    envvar = getattr(param, "envvar", None)
+    shown = f"'{_safe(given)}'" if given is not None else "the value given"
+    if given is None and isinstance(envvar, str) and envvar in os.environ:
+        shown = f"{envvar}='{_safe(os.environ[envvar])}'"
     descriptor = getattr(param, "type_descriptor", None)
     choices = getattr(descriptor, "choices", None)
     if choices:
@@ -57,6 +80,8 @@ def _expected(error: framework.BadParameter, argv: Sequence[str]) -> str:
         values = ", ".join(str(getattr(c, "value", c)) for c in choices)
         return f"{shown} is not one of {values}"
     kind = _DESCRIBED.get(getattr(descriptor, "annotation", str), "")
+    if getattr(descriptor, "annotation", None) is bool:
+        return f"{shown} is not true or false (1 or 0, yes or no)"
     if kind:
         return f"{shown} is not {kind}"
     return f"{shown} is not accepted here"
@@ -85,8 +110,10 @@ def _general(message: str, command: str, ctx: Any, help_hint: str) -> str:
     if found := re.match(r"No such command '([^']*)'", message):
         name = found.group(1)
         commands = ctx.command.list_commands(ctx) if ctx is not None else []
-        return f"'{name}' is not a command{_near(name, commands)}; {help_hint}"
+        return f"'{_safe(name)}' is not a command{_near(name, commands)}; {help_hint}"
     if found := re.match(r"Got unexpected extra argument\S* \((.*)\)", message):
         extra = found.group(1)
-        return f"`{command}` takes no argument '{extra}' here; {help_hint}"
+        return f"`{command}` takes no argument '{_safe(extra)}' here; {help_hint}"
+    if message.startswith("Missing command"):
+        return f"give a command after the global options; {help_hint}"
     return f"{message.rstrip('.')}; {help_hint}"

@@ -8,6 +8,7 @@ fast and a command that fails validation creates no state.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -165,9 +166,23 @@ def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
     if state is None or state == "":
         return cwd / DEFAULT_STATE
     text = str(state)
-    if text.startswith(("postgresql:", "postgres:")):
-        from ctmaint.postgres import check_url
+    found = _SCHEME.match(text)
+    if found is None:
+        return cwd / text
+    scheme = found.group(1).lower()
+    if scheme not in ("postgresql", "postgres"):
+        from ctmaint.errors import UsageError
 
-        check_url(text)
-        return text
-    return cwd / text
+        raise UsageError(
+            f"'{found.group(1)}://...' is not a state ctmaint can use: give a SQLite file, or "
+            "a postgresql:// URL",
+            subject="state",
+        )
+    from ctmaint.postgres import check_url
+
+    text = scheme + text[len(scheme) :]  # libpq reads the scheme in lowercase only
+    check_url(text)
+    return text
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")

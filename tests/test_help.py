@@ -137,6 +137,17 @@ def test_products_are_accepted_repeated_and_as_comma_lists(run_cli: CliRunner) -
         (["upcoming", "extra"], "`ctmaint upcoming` takes no argument 'extra' here"),
         (["upcoming", "--days"], "--days needs a value"),
         (["upcoming", "--days", "0"], "the number of days must be 1 to 3660, not 0 (--days)"),
+        (["upcoming", "--now", "2030-06-01T00:00Z"],
+         "--now is a global option: give it before the command (ctmaint --now ... upcoming)"),
+        (["--now", "2030-06-01T00:00Z"], "give a command after the global options"),
+        (["upcoming", "--format"], "--format needs a value; see `ctmaint upcoming --help`"),
+        (["send", "--format", "json"], "--format json describes a dry run: give it with --dry-run"),
+        (["send", "--verbose"], "--verbose describes a dry run"),
+        (["--state", "mysql://u:secret@db/x", "history"],
+         "'mysql://...' is not a state ctmaint can use"),
+        (["upcoming", "--days", "\x1b[31m"], "--days: '\\x1b[31m' is not a whole number"),
+        (["follow-up", "monthly-2030-06-21", "--file", "missing.md"],
+         "--file missing.md cannot be read (No such file or directory)"),
     ],
 )  # fmt: skip
 def test_usage_errors_are_one_sentence_in_ctmaints_words(
@@ -148,6 +159,8 @@ def test_usage_errors_are_one_sentence_in_ctmaints_words(
     assert result.err.count("\n") == 1, result.err
     assert result.err.startswith("ctmaint: ")
     assert expected in result.err
+    assert "secret" not in result.err
+    assert "\x1b" not in result.err  # what was typed is shown escaped
     for phrase in FRAMEWORK_PHRASES:
         assert phrase not in result.err, phrase
 
@@ -246,3 +259,40 @@ def test_running_one_command_leaves_every_command_registered(run_cli: CliRunner)
     assert run_cli("upcoming", "--bogus").code == 2
     assert app.registered_commands == before
     assert len(before) == len(NAMES)
+
+
+def test_values_from_the_environment_are_named_by_their_variable(
+    run_cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTMAINT_NOW", "garbage")
+    result = run_cli("upcoming")
+    assert (result.code, result.err.count("\n")) == (2, 1)
+    assert result.err.startswith("ctmaint: CTMAINT_NOW 'garbage' is not an ISO 8601 time")
+    assert run_cli("upcoming", "--help").code == 0  # help needs no clock
+    monkeypatch.setenv("CTMAINT_NOW", "2030-06-01T00:00:00Z")
+    monkeypatch.setenv("CTMAINT_DEBUG", "maybe")
+    result = run_cli("upcoming", "--days", "1")
+    assert "CTMAINT_DEBUG='maybe' is not true or false" in result.err
+
+
+def test_a_follow_up_file_must_be_utf8_and_loses_its_byte_order_mark(
+    run_cli: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "latin1.md").write_bytes("Caf\xe9".encode("latin-1"))
+    result = run_cli("follow-up", "monthly-2030-06-21", "--file", "latin1.md")
+    assert result.code == 2
+    assert "--file latin1.md is not UTF-8 text (byte 3); save it as UTF-8" in result.err
+    assert "codec" not in result.err
+
+
+def test_bidi_controls_count_as_control_characters() -> None:
+    from ctmaint.text import bad_character
+
+    assert bad_character("a\u202eevil") == "contains a control character ('\\u202e')"
+    assert bad_character("caf\u00e9 \u2014 \U0001f600") is None
+
+
+def test_a_policy_path_that_is_a_folder_is_named_as_one(run_cli: CliRunner) -> None:
+    result = run_cli("--config", "", "upcoming")  # an empty path is the current folder
+    assert result.code == 1
+    assert result.err == "ctmaint: .: is a folder; give the policy file in it\n"

@@ -50,6 +50,7 @@ REFUSED = {
     "by_newline": (["cancel", MONTHLY, "--reason", "r", "--by", "ann\nroot"], 1,
                    "the author contains a line break"),
     "by_empty": (["cancel", MONTHLY, "--reason", "r", "--by", " "], 1, "the author is empty"),
+    "by_nothing": (["cancel", MONTHLY, "--reason", "r", "--by", ""], 1, "the author is empty"),
     "extend_9999": (["extend", MONTHLY, "--until", "9999-12-31T20:00Z"], 2,
                     "outside the years ctmaint handles"),
     "extend_too_long": (["extend", MONTHLY, "--until", "2030-08-01T00:00Z"], 1,

@@ -159,7 +159,11 @@ class SendGridTransport:
                 return "uncertain", None, f"no answer from SendGrid after sending ({error!r})"
             headers = response.headers
             return "sent", headers.get("X-Message-Id") if headers else None, None
-        return "retry", None, f"{last_error} (after {self.retry.retries + 1} tries)"
+        return (
+            "retry",
+            None,
+            f"{last_error} (after {plural(self.retry.retries + 1, 'try', 'tries')})",
+        )
 
     def _rate_limit_wait(self, headers: Any) -> float | None:
         """Seconds until X-RateLimit-Reset, or None if absent or beyond the longest wait."""

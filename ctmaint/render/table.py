@@ -2,7 +2,8 @@
 
 Columns keep their natural width while the table fits. When it does not, the columns a
 table names as flexible give way, in the order named, down to each one's minimum, and their
-cells wrap onto more lines (at spaces, commas and hyphens, never inside a word that fits).
+cells wrap onto more lines, at spaces only: a column never gets narrower than its longest
+word, so no id, time or product is split.
 Ids, counts and states never wrap. A table whose rows wrap puts a blank line between rows,
 so each row reads as one. When even that is too wide (a narrow terminal), each row becomes
 a block: its first cell, then one ``HEADER: value`` line per other cell, wrapped to the
@@ -29,6 +30,9 @@ def format_table(
     column (a time: the date above the time) gives all the way to its minimum or nothing."""
     table = [list(header), *(list(row) for row in rows)]
     natural = [max(len(row[i]) for row in table) for i in range(len(header))]
+    words = [max(len(word) for row in table for word in [*row[i].split(), ""]) for i in
+             range(len(header))]  # fmt: skip
+    flexible = [(index, max(minimum, words[index])) for index, minimum in flexible]
     widths = _fit(natural, width, flexible, stepped)
     if sum(widths) + len(GAP) * (len(widths) - 1) > width:
         return _blocks(header, rows, width)
@@ -76,7 +80,7 @@ def _lines(row: list[str], widths: list[int], wrapping: set[int]) -> list[str]:
 def _wrap(text: str, width: int) -> list[str]:
     if len(text) <= width:
         return [text]
-    return textwrap.wrap(text, width, break_on_hyphens=True) or [""]
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 
 def _blocks(header: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> str:
