@@ -255,7 +255,8 @@ class Extend(Event):
         if self.end <= window.end:
             raise ScheduleError(
                 f"the new end {utc_z(self.end)} is not after the current end "
-                f"{utc_z(window.end)}; to end it earlier, complete it",
+                f"{utc_z(window.end)}; to end it earlier, "
+                + ("complete it" if now >= window.start else "reschedule it with the new end"),
                 subject="until",
             )
         check_length(window.start, self.end, longest(policy, window))

@@ -461,7 +461,10 @@ def history(ctx: typer.Context, output: Output = Format.table) -> None:
         history_table(found.notices, width) if found.notices else "nothing has been sent yet"
     )
     if found.changes:
-        typer.echo("\nchanges:\n" + change_table(found.changes, zone, width))
+        changes = change_table(found.changes, zone, width)
+        typer.echo("\nchanges:\n" + changes)
+        if "…" in changes:
+            typer.echo("(a value cut with … is whole in `ctmaint history --format json`)")
 
 
 def _by(by: str | None) -> str:
@@ -866,5 +869,6 @@ OPTIONS = {
     "force": "--force",
     "state": "--state",
     "to": "--to",
+    "calendars": "--calendars",
     "duration": "--duration",
 }

@@ -93,6 +93,11 @@ def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> Build
     """
     from ctmaint.render.publication import Horizon, calendar_files, notice_files
 
+    if calendars_dir.resolve() == notices_dir.resolve():
+        raise UsageError(
+            f"the feeds and the status files would share {calendars_dir}: give two folders",
+            subject="calendars",
+        )
     policy, now = workspace.policy, workspace.now
     horizon = Horizon(
         now - timedelta(days=policy.days_back), now + timedelta(days=policy.days_ahead)

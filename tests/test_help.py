@@ -296,3 +296,28 @@ def test_a_policy_path_that_is_a_folder_is_named_as_one(run_cli: CliRunner) -> N
     result = run_cli("--config", "", "upcoming")  # an empty path is the current folder
     assert result.code == 1
     assert result.err == "ctmaint: .: is a folder; give the policy file in it\n"
+
+
+def test_the_hint_to_shorten_a_window_is_one_that_works(run_cli: CliRunner) -> None:
+    now = ("--now", "2030-06-14T09:00:00-06:00")
+    window = "skype-cert-2030-06-21"  # not started: it cannot be completed, only moved
+    refused = run_cli(*now, "extend", window, "--until", "2030-06-21T00:15:00-06:00")
+    assert "to end it earlier, reschedule it with the new end" in refused.err
+    moved = run_cli(*now, "reschedule", window, "--start", "2030-06-21T00:00:00-06:00",
+                    "--end", "2030-06-21T00:15:00-06:00")  # fmt: skip
+    assert moved.code == 0, moved.err
+
+
+def test_history_says_where_a_cut_value_is_whole(run_cli: CliRunner) -> None:
+    now = ("--now", "2030-06-14T09:00:00-06:00")
+    reason = "A reason long enough to be cut in the table of changes, surely."
+    assert run_cli(*now, "cancel", "monthly-2030-06-21", "--reason", reason).code == 0
+    out = run_cli(*now, "history").out
+    assert "…" in out
+    assert "(a value cut with … is whole in `ctmaint history --format json`)" in out
+
+
+def test_build_refuses_one_folder_for_feeds_and_status_files(run_cli: CliRunner) -> None:
+    result = run_cli("build", "--calendars", "site", "--notices", "site")
+    assert result.code == 2
+    assert "the feeds and the status files would share site: give two folders" in result.err
