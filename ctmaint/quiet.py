@@ -3,7 +3,8 @@
 Most `ctmaint send` runs find nothing to do. A run whose plan was empty, and which had
 nothing to report, remembers so in the state (one row of ``settings``): the line it printed,
 the span of time in which nothing can come due (up to the next due or expiry time of any
-notice, and at most :data:`LONGEST`), and a digest of everything its plan was made from:
+notice or the next time a window enters or leaves the span `send` looks at, and at most
+:data:`LONGEST`), and a digest of everything its plan was made from:
 
 - ctmaint's own code: its version, and the size and time of each of its files;
 - the working folder, the policy and state files, the run's options, and the environment
@@ -14,8 +15,9 @@ notice, and at most :data:`LONGEST`), and a digest of everything its plan was ma
 
 A later tick (:func:`recall`) that finds the same digest while its clock is inside the span
 prints that line and stops. Anything else (a changed file, an operator's change, a row not
-settled, a clock outside the span, a state that cannot be read) and it does the full run,
-which is always right. A run whose plan does anything forgets the record first.
+settled, a clock outside the span, a state that is damaged by its size, not writable or
+locked by another `send`) and it does the full run, which is always right and reports what
+is wrong. A run whose plan does anything forgets the record first.
 
 Only a SQLite state keeps a record; several hosts sharing PostgreSQL always do the full run.
 This module is on the path of every tick, so it imports only the standard library.
