@@ -33,6 +33,7 @@ from ctmaint.ledger import Deliveries, Ledger, StateLocation
 from ctmaint.notices import Audience, Notice, Recipient, lookahead
 from ctmaint.policy import Policy
 from ctmaint.publish import write_atomic
+from ctmaint.quiet import send_lock_file
 from ctmaint.schedule import Window
 from ctmaint.sendplan import Deliver, Due, Expire, LedgerView, SendPlan, decide
 from ctmaint.text import plural
@@ -480,7 +481,7 @@ def send_lock(state: StateLocation, wait_s: float = LOCK_WAIT_S) -> Iterator[boo
         with postgres.send_lock(state, wait_s) as locked:
             yield locked
         return
-    path = state.with_name(state.name + ".send.lock")
+    path = send_lock_file(state)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

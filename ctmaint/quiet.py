@@ -186,6 +186,11 @@ def recall(tick: Tick, now: datetime) -> str | None:
         return None
 
 
+def send_lock_file(state: Path) -> Path:
+    """The file beside a SQLite state that a running `send` holds locked."""
+    return state.with_name(state.name + ".send.lock")
+
+
 def _usable(state: Path) -> bool:
     """What the full run would find wrong before any work, checked cheaply: the state is a
     file it can write, in a folder it can write, and no other `send` holds its lock (then
@@ -194,7 +199,7 @@ def _usable(state: Path) -> bool:
         return False
     if not os.access(state.parent, os.W_OK):
         return False
-    lock = state.with_name(state.name + ".send.lock")
+    lock = send_lock_file(state)
     try:
         handle = os.open(lock, os.O_RDONLY)
     except FileNotFoundError:

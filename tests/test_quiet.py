@@ -404,7 +404,7 @@ def test_a_tick_leaves_the_work_to_the_full_run_while_another_send_holds_the_loc
 ) -> None:
     state = reminded / ".ctmaint" / "state.db"
     assert quiet._usable(state)
-    handle = os.open(state.with_name("state.db.send.lock"), os.O_RDWR | os.O_CREAT)
+    handle = os.open(quiet.send_lock_file(state), os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         assert not quiet._usable(state)  # the full run waits, then says another run holds it
