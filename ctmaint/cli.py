@@ -20,7 +20,6 @@ import typer
 from typer._click import exceptions as framework  # typer's own copy of click
 from typer.core import TyperCommand
 
-from ctmaint import quiet
 from ctmaint.clock import resolve_now
 from ctmaint.errors import CtmaintError, UsageError
 from ctmaint.text import plural
@@ -360,16 +359,11 @@ def send(
         raise UsageError(f"{given} describes a dry run: give it with --dry-run")
     workspace = _workspace(ctx)
     name = transport.value if transport else None
-    if not dry_run:
-        tick = workspace.send_tick(name, notices, outbox)
-        line = tick and quiet.recall(tick, workspace.now)
-        if line:  # nothing can be due yet, and nothing changed: what the full run would say
-            typer.echo(line)
-            return
     from ctmaint import services
-    from ctmaint.render.listing import plan_record
 
     if dry_run and output is Format.json:
+        from ctmaint.render.listing import plan_record
+
         typer.echo(_json(plan_record(services.plan_send(workspace))))
         return
     with _progress_bar() as progress:
@@ -762,8 +756,7 @@ def main() -> None:
     from_env = os.environ.get("CTMAINT_DEBUG", "").strip().lower()
     debug = "--debug" in sys.argv[1:] or from_env in ("1", "true", "t", "yes", "y", "on")
     try:
-        with _only_the_command_named(sys.argv[1:]):
-            code = app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except framework.NoArgsIsHelpError as error:
         typer.echo(error.ctx.get_help() if error.ctx else "ctmaint --help")
         sys.exit(2)
@@ -802,23 +795,6 @@ def main() -> None:
     if code == 130:  # the framework turns Ctrl-C into this exit code
         _fail(_interrupted(), 130)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-@contextmanager
-def _only_the_command_named(args: list[str]) -> Iterator[None]:
-    """While the app runs, register only the command ``args`` name, when they name one
-    plainly: Typer builds every registered command before it runs one, and building
-    fifteen costs each cron tick a few milliseconds. With no plain command name (a typo,
-    --help, completion) every command stays, so help and suggestions see them all."""
-    registered = app.registered_commands
-    name = _command_name(args)
-    chosen = [c for c in registered if _name_of(c) == name]
-    if len(chosen) == 1 and not os.environ.get("_CTMAINT_COMPLETE"):
-        app.registered_commands = chosen
-    try:
-        yield
-    finally:
-        app.registered_commands = registered
 
 
 def _command_name(args: list[str]) -> str | None:

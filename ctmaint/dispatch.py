@@ -33,7 +33,6 @@ from ctmaint.ledger import Deliveries, Ledger, StateLocation
 from ctmaint.notices import Audience, Notice, Recipient, lookahead
 from ctmaint.policy import Policy
 from ctmaint.publish import write_atomic
-from ctmaint.quiet import send_lock_file
 from ctmaint.schedule import Window
 from ctmaint.sendplan import Deliver, Due, Expire, LedgerView, SendPlan, decide
 from ctmaint.text import plural
@@ -69,11 +68,6 @@ class SendReport:
     actions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
-
-    @property
-    def quiet(self) -> bool:
-        """Whether the run did nothing and has nothing to say but its zero counts."""
-        return self == SendReport()
 
     def summary(self) -> str:
         expired = sum(count for _, count in self.expired)
@@ -505,6 +499,11 @@ def send_lock(state: StateLocation, wait_s: float = LOCK_WAIT_S) -> Iterator[boo
         yield True
     finally:
         os.close(handle)  # closing releases the lock
+
+
+def send_lock_file(state: Path) -> Path:
+    """The file beside a SQLite state that a running `send` holds locked."""
+    return state.with_name(state.name + ".send.lock")
 
 
 class AnotherRunError(CtmaintError):

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ctmaint.changes import Change, change_notices
 from ctmaint.contacts import Contact
 from ctmaint.ledger import DeliveryRow, RowKey
-from ctmaint.notices import ContactBook, Notice, Recipient, lookahead, plan
+from ctmaint.notices import ContactBook, Notice, Recipient, plan
 from ctmaint.policy import Policy
 from ctmaint.schedule import Window, on_status_page
 from ctmaint.vocabulary import DeliveryState, Stage
@@ -149,24 +149,6 @@ def decide(
     return SendPlan(
         epoch, tuple(recover), tuple(resend), tuple(give_up), tuple(cancel), tuple(steps)
     )
-
-
-def next_moment(
-    policy: Policy,
-    windows: Sequence[Window],
-    changes: Sequence[Change],
-    now: datetime,
-    limit: datetime,
-) -> datetime:
-    """The first time after ``now`` at which a notice of ``windows`` comes due or expires,
-    or a window enters or leaves the span a send looks at, or ``limit`` if none does
-    before. Until then no new notice is due, so a plan that is empty at ``now`` stays empty
-    while nothing else changes (see :mod:`ctmaint.quiet`)."""
-    ahead, back = lookahead(policy), timedelta(days=policy.days_back)
-    notices = plan(policy, windows) + change_notices(policy, windows, changes)
-    moments = [moment for n in notices for moment in (n.due, n.expires)]
-    moments += [moment for w in windows for moment in (w.start - ahead, w.end + back)]
-    return min((moment for moment in moments if now < moment < limit), default=limit)
 
 
 def _step(

@@ -6,13 +6,13 @@ Nothing here prints or exits; results are returned as data for the CLI to show.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ctmaint import changes, clock, dispatch, quiet, sendplan
+from ctmaint import changes, clock, dispatch, sendplan
 from ctmaint.changes import (
     Add,
     Cancel,
@@ -56,12 +56,14 @@ from ctmaint.policy import (
     example_contacts_text,
 )
 from ctmaint.publish import remove_stale_temporaries, write_trees
-from ctmaint.reports import History, HistoryEntry, PlannedNotice
 from ctmaint.schedule import Window, elapsed_end, windows_between
 from ctmaint.text import plural
 from ctmaint.times import format_duration, human_local
 from ctmaint.vocabulary import WAITING, DeliveryState, Impact, Stage
 from ctmaint.workspace import CONTACTS_FILE, POLICY_FILE
+
+if TYPE_CHECKING:  # reports are built by `notices` and `history`, not on a cron tick
+    from ctmaint.reports import History, HistoryEntry, PlannedNotice
 from ctmaint.workspace import Workspace as Workspace  # where the tests find it
 
 
@@ -274,38 +276,12 @@ def send(
         ledger = workspace.ledger
         windows = notice_windows(workspace, start, end)
         plan = dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
-        tick = workspace.send_tick(transport_name, notices_dir, outbox)
-        if tick is not None and not plan.idle:
-            with ledger.transaction():
-                quiet.forget(ledger)
         run = dispatch.Run(clock.monotonic() + policy.send.time_budget.total_seconds())
         if progress is not None and plan.deliveries:
             run.progress = progress(plan.deliveries)
         report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
         report.left_out = left_out
-        if tick is not None and plan.idle and report.quiet:
-            try:
-                _remember_quiet(workspace, tick, report.summary())
-            except (OSError, sqlite3.Error):
-                pass  # the run did its work; without a record the next tick does it again
         return report
-
-
-def _remember_quiet(workspace: Workspace, tick: quiet.Tick, line: str) -> None:
-    """Record that this run had nothing to do, and until when nothing can come due
-    (see :mod:`ctmaint.quiet`): the next ticks until then skip the work."""
-    policy, now, log = workspace.policy, workspace.now, workspace.changes
-    start, end = dispatch.span(policy, now)
-    ahead = notice_windows(workspace, start, end + quiet.LONGEST)
-    until = sendplan.next_moment(policy, ahead, log, now, now + quiet.LONGEST)
-    ledger = workspace.ledger
-    with ledger.transaction():
-        marks = quiet.state_marks(ledger)
-        last_change, waiting = marks[1], marks[-1]
-        if waiting or last_change != max((c.seq for c in log), default=0):
-            return  # something changed while this run planned: the next run looks again
-        found = quiet.digest(tick, workspace.inputs, marks)
-        quiet.remember(ledger, quiet.Record(found, now, until, line, tuple(workspace.inputs)))
 
 
 def plan_send(workspace: Workspace) -> sendplan.SendPlan:
@@ -334,6 +310,8 @@ def make_transport(name: str, workspace: Workspace, outbox: Path | None = None) 
 def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
     """Notices due from a week ago to ``days`` ahead, with recipients and ledger state,
     and, further back, every notice the next `send` will report as expired."""
+    from ctmaint.reports import PlannedNotice
+
     check_days(days)
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts
@@ -396,6 +374,8 @@ def notice_state(notice: Notice, counts: dict[str, int], now: datetime) -> str:
 def history(workspace: Workspace) -> History:
     """What was sent, to how many, when, and what failed, per notice (oldest first), and
     every operator change."""
+    from ctmaint.reports import History
+
     with workspace.reading() as ledger:
         rows = Deliveries(ledger).rows()
     by_notice: dict[str, list[DeliveryRow]] = {}
@@ -405,6 +385,8 @@ def history(workspace: Workspace) -> History:
 
 
 def _history_entry(notice_id: str, group: list[DeliveryRow]) -> HistoryEntry:
+    from ctmaint.reports import HistoryEntry
+
     sent_times = sorted(r.sent_at for r in group if r.sent_at)
     return HistoryEntry(
         notice_id=notice_id,
