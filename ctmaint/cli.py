@@ -504,11 +504,17 @@ def add(
     urgent: Annotated[
         bool, typer.Option("--urgent", help="Allow work inside the hours to avoid.")
     ] = False,
+    ended: Annotated[
+        bool,
+        typer.Option("--ended", help="Record work that has already ended (its end is past)."),
+    ] = False,
     by: By = None,
 ) -> None:
     """Add unscheduled maintenance; prints its id.
 
-    Customers using the products are told on the next `ctmaint send`.
+    Customers using the products are told on the next `ctmaint send`: of work to come, then
+    when it starts and completes; of work already under way, once, that it is in progress;
+    of work already over (--ended), once, that it was performed.
     """
     from ctmaint import services
     from ctmaint.changes import Add
@@ -537,6 +543,7 @@ def add(
         description=description,
         justification=justification,
         urgent=urgent,
+        ended=ended,
     )
     try:
         window = services.add(workspace, work, _by(by))
@@ -838,6 +845,7 @@ OPTIONS = {
     "until": "--until",
     "at": "--at",
     "urgent": "--urgent",
+    "ended": "--ended",
     "author": "--by",
     "notes": "--file",
     "days": "--days",

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ctmaint.notices import announced_status
 from ctmaint.policy import Policy
 from ctmaint.render.details import details
 from ctmaint.schedule import Window
@@ -170,9 +171,11 @@ def maintenance(window: Window, policy: Policy, now: datetime) -> Json:
 
 
 def _updates(window: Window, policy: Policy, now: datetime) -> list[Json]:
-    """The automatic timeline: announced, started, completed (or cancelled), newest first."""
+    """The automatic timeline: announced, started, completed (or cancelled), newest first.
+    Work recorded once it was under way (or over) opens with that status, at that moment."""
+    opened = _OPENED[announced_status(window)]
     steps: list[tuple[str, str, datetime]] = [
-        ("scheduled", f"{window.summary}\n\n{details(window, policy).text()}", window.created_at)
+        (opened, f"{window.summary}\n\n{details(window, policy).text()}", window.created_at)
     ]
     if window.cancelled:
         steps.append(("completed", BODIES["cancelled"], window.changed_at))
@@ -180,13 +183,20 @@ def _updates(window: Window, policy: Policy, now: datetime) -> list[Json]:
         steps += [
             (status, BODIES[status], moment)
             for status, moment in (("in_progress", window.start), ("completed", window.end))
-            if moment <= now
+            if window.created_at < moment <= now
         ]
     updates, previous = [], "scheduled"
     for status, body, moment in steps:
         updates.append(_update(window, policy, status, previous, body, moment))
         previous = status
     return updates[::-1]
+
+
+_OPENED = {
+    WindowStatus.SCHEDULED: "scheduled",
+    WindowStatus.IN_PROGRESS: "in_progress",
+    WindowStatus.COMPLETED: "completed",
+}
 
 
 def _update(
