@@ -381,6 +381,8 @@ def send(
         )
     for problem in _collapse(report.left_out):
         typer.echo(f"ctmaint: left out until fixed: {problem}", err=True)
+    for line in _collapse(report.nobody):
+        typer.echo(f"ctmaint: no recipients: {line}", err=True)
     for failure in _collapse(report.failures):
         typer.echo(f"ctmaint: failed: {failure}", err=True)
     if not report.stopped:  # when the provider is down, the line above says it all
@@ -388,7 +390,7 @@ def send(
             typer.echo(f"ctmaint: left for the next run: {line}", err=True)
     prefix = "dry run: would have " if dry_run else ""
     typer.echo(f"{prefix}{report.summary()}")
-    if report.failed or report.left_out:
+    if report.failed or report.left_out or report.nobody:
         raise typer.Exit(1)
 
 

@@ -64,6 +64,7 @@ class SendReport:
     posts: int = 0
     stopped: str = ""  # why delivering stopped early (provider down, time budget used up)
     left_out: list[str] = field(default_factory=list)  # bad contacts.csv rows, not told
+    nobody: list[str] = field(default_factory=list)  # due notices with no one to send to
     expired: list[tuple[str, int]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)

@@ -22,7 +22,7 @@ transport refused it outright.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -89,12 +89,7 @@ class SendPlan:
     give_up: tuple[RowKey, ...]
     cancel: tuple[RowKey, ...]
     steps: tuple[Step, ...]
-
-    @property
-    def idle(self) -> bool:
-        """Whether carrying out the plan changes nothing: no step, no row to settle."""
-        return not (self.recover or self.resend_uncertain or self.give_up or self.cancel
-                    or self.steps)  # fmt: skip
+    nobody: tuple[Notice, ...] = ()  # due, still meaningful, and no one to send them to
 
     @property
     def deliveries(self) -> int:
@@ -142,13 +137,31 @@ def decide(
     ledger = _Ledger.of(view.rows)
     book = ContactBook(contacts)
     steps: list[Step] = []
+    nobody: list[Notice] = []
     for due in due_notices(policy, windows, changes, book, ledger, now):
         step = _step(policy, due, ledger, state, view.posted, epoch, now)
         if step is not None:
             steps.append(step)
+        if reaches_nobody(due.notice, len(due.recipients), ledger.by_notice, now):
+            nobody.append(due.notice)
     return SendPlan(
-        epoch, tuple(recover), tuple(resend), tuple(give_up), tuple(cancel), tuple(steps)
+        epoch,
+        tuple(recover),
+        tuple(resend),
+        tuple(give_up),
+        tuple(cancel),
+        tuple(steps),
+        tuple(nobody),
     )
+
+
+def reaches_nobody(
+    notice: Notice, recipients: int, rows: Mapping[str, Sequence[str]], now: datetime
+) -> bool:
+    """Whether ``notice``, still meaningful at ``now``, has nobody to go to: it is addressed
+    by product (not to those told of a change, who may rightly be nobody), no contact uses
+    them, and no row of it exists. A problem, not a success: the contacts are wrong."""
+    return not (notice.to_told or recipients or notice.is_expired(now) or rows.get(notice.id))
 
 
 def _step(

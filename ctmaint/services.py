@@ -6,7 +6,7 @@ Nothing here prints or exits; results are returned as data for the CLI to show.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -261,8 +261,9 @@ def send(
     left_out = [str(problem) for problem in workspace.contact_problems]
     start, end = dispatch.span(policy, now)
     if dry_run:
-        report = dispatch.describe(plan_send(workspace), verbose)
-        report.left_out = left_out
+        plan = plan_send(workspace)
+        report = dispatch.describe(plan, verbose)
+        report.left_out, report.nobody = left_out, nobody_told(workspace, plan.nobody)
         return report
     transport = make_transport(transport_name or policy.provider.transport, workspace, outbox)
     with dispatch.send_lock(workspace.state) as locked:
@@ -280,8 +281,25 @@ def send(
         if progress is not None and plan.deliveries:
             run.progress = progress(plan.deliveries)
         report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
-        report.left_out = left_out
+        report.left_out, report.nobody = left_out, nobody_told(workspace, plan.nobody)
         return report
+
+
+def nobody_told(workspace: Workspace, notices: Sequence[Notice]) -> list[str]:
+    """One line per due notice that reaches no one, naming it and why: the contacts file is
+    missing, lists no one who can be read, or names no maintenance contact of an
+    organization using the window's products."""
+    path = workspace.policy.contacts_path
+
+    def why(notice: Notice) -> str:
+        if not path.exists():
+            return f"{path} does not exist"
+        if not workspace.contacts:
+            return f"{path} lists no contact that can be read"
+        used = " or ".join(notice.window.products)
+        return f"no maintenance contact in {path} is of an organization using {used}"
+
+    return [f"{notice.id} reached no one: {why(notice)}" for notice in notices]
 
 
 def plan_send(workspace: Workspace) -> sendplan.SendPlan:
@@ -341,8 +359,10 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
         if total == 0 and notice.due < first:
             continue  # nobody to tell, so `send` reports nothing
         state = notice_state(notice, counts, now)
-        if total == 0 and notice.due <= now and state == "pending":
-            state = "sent"  # nobody to tell: nothing is waiting
+        if total == 0 and not notice.to_told:
+            state = NO_RECIPIENTS  # a problem `send` reports: the contacts are wrong
+        elif total == 0 and notice.due <= now and state == "pending":
+            state = "sent"  # nobody was told of the window, so nobody needs telling
         shown.append(PlannedNotice(notice, total, state))
     return shown
 
@@ -353,6 +373,7 @@ def check_days(days: int) -> None:
 
 
 MAX_DAYS = 3660
+NO_RECIPIENTS = "no recipients"  # the state `notices` shows for a notice nobody would get
 
 
 def notice_state(notice: Notice, counts: dict[str, int], now: datetime) -> str:

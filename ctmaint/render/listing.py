@@ -205,6 +205,7 @@ def plan_record(plan: SendPlan) -> dict[str, Any]:
         "deliveries": deliveries,
         "posts": posts,
         "expired": expired,
+        "no_recipients": [notice.id for notice in plan.nobody],
         "in_flight_resent": plan.resent_in_flight,
         "uncertain_resent": len(plan.resend_uncertain),
         "given_up": len(plan.give_up),
