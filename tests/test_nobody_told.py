@@ -30,7 +30,7 @@ def notice_states(run_cli: CliRunner, now: str) -> dict[str, tuple[int, str]]:
         pytest.param(None, "contacts.csv does not exist", id="missing"),
         pytest.param(
             HEADER.encode(), "contacts.csv lists no contact that can be read", id="header_only"
-        ),  # fmt: skip
+        ),
         pytest.param(
             (HEADER + "Bad,,X,,not-an-address,,maintenance,*,\n").encode(),
             "contacts.csv lists no contact that can be read",
