@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ctmaint import changes, clock, dispatch, sendplan
 from ctmaint.changes import (
@@ -40,9 +40,12 @@ from ctmaint.errors import (
     os_reason,
 )
 from ctmaint.ledger import (
+    LEDGER_ID_KEY,
+    MOVED_KEY,
     Changes,
     Deliveries,
     DeliveryRow,
+    Ledger,
     StateLocation,
     WindowTaken,
 )
@@ -181,8 +184,12 @@ def check(workspace: Workspace) -> CheckReport:
     notes.append(contacts_note(policy, contacts))
     if workspace.shared:  # a shared state must be reachable from this host
         try:
-            with workspace.reading():
-                notes.append(f"state: {masked_state(workspace.state)} is reachable")
+            from ctmaint.postgres import identify
+
+            with workspace.reading() as ledger:
+                notes.append(
+                    f"state: {masked_state(workspace.state)} is reachable: {identify(ledger)}"
+                )
         except StateError as error:
             return CheckReport([Problem("state", "", str(error))], notes)
     if policy.provider.transport == "sendgrid" and not os.environ.get("SENDGRID_API_KEY"):
@@ -573,8 +580,13 @@ _TABLES = {
 
 def migrate_state(workspace: Workspace, url: str) -> dict[str, int]:
     """Copy the SQLite state of ``workspace`` into the empty PostgreSQL database at
-    ``url``, in one transaction: every change (with its number), delivery, post and setting.
-    Refuses a target that already holds records; changes nothing in the source."""
+    ``url``, in one transaction: every change (with its number), delivery, post and setting,
+    the ledger's identity included; then mark the SQLite file as moved, so that a cron job
+    still naming it refuses to send.
+
+    Holds the SQLite state's send lock throughout (waiting as a second `send` does, then
+    refusing), and refuses rows in flight, which only a send on the old state can settle.
+    """
     from ctmaint import postgres
 
     if workspace.shared:
@@ -583,12 +595,54 @@ def migrate_state(workspace: Workspace, url: str) -> dict[str, int]:
         postgres.check_url(url)
     except StateError as error:
         raise UsageError(str(error), subject="to") from None
-    with workspace.reading() as source:
-        rows = {table: list(source.execute(f"SELECT {cols} FROM {table}")) for table, cols in
-                _TABLES.items()}  # fmt: skip
+    with dispatch.send_lock(workspace.state) as locked:
+        if not locked:
+            raise StateError(
+                f"a `ctmaint send` on {workspace.state} is still running (it kept the send lock "
+                f"for {dispatch.LOCK_WAIT_S:.0f} s): stop cron's `ctmaint send`, then migrate"
+            )
+        source = workspace.ledger  # refuses a state already moved
+        rows = _rows_to_copy(source)
+        _copy_into(url, rows)
+        with source.transaction():
+            source.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)",
+                (MOVED_KEY, postgres.masked(url)),
+            )
+    return {table: len(found) for table, found in rows.items()}
+
+
+def _rows_to_copy(source: Ledger) -> dict[str, list[Any]]:
+    """Every row of the SQLite ledger, read in one transaction; StateError if a delivery is
+    in flight (left 'sending' by a run that stopped)."""
+    with source.transaction():
+        in_flight = int(
+            source.execute(
+                "SELECT count(*) FROM deliveries WHERE state = ?", (DeliveryState.SENDING,)
+            ).fetchone()[0]
+        )
+        if in_flight:
+            verb = "is" if in_flight == 1 else "are"
+            raise StateError(
+                f"{plural(in_flight, 'delivery', 'deliveries')} of {source.path} {verb} in "
+                "flight, left by a `ctmaint send` that stopped: run `ctmaint send` on it once "
+                "to settle them, then migrate"
+            )
+        return {
+            table: list(source.execute(f"SELECT {columns} FROM {table}"))
+            for table, columns in _TABLES.items()
+        }
+
+
+def _copy_into(url: str, rows: dict[str, list[Any]]) -> None:
+    """Insert ``rows`` into the empty shared ledger at ``url``, in one transaction; the
+    identity the new ledger was given makes way for the copied one's."""
+    from ctmaint import postgres
+
     target = postgres.open_ledger(url)
     try:
         with target.transaction():
+            target.execute("DELETE FROM settings WHERE key = ?", (LEDGER_ID_KEY,))
             held = sum(
                 int(target.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
                 for table in _TABLES
@@ -607,4 +661,3 @@ def migrate_state(workspace: Workspace, url: str) -> dict[str, int]:
             )
     finally:
         target.close()
-    return {table: len(found) for table, found in rows.items()}
