@@ -156,6 +156,7 @@ class Run:
 
     deadline: float
     progress: Callable[[int], None] = lambda handled: None
+    still_held: Callable[[], bool] = lambda: True  # the send lock (a shared state's can go)
 
 
 def send(
@@ -277,6 +278,11 @@ def _deliver(
             for start in range(0, len(group), transport.batch_size):
                 if clock.monotonic() >= run.deadline:
                     report.stopped = "the run's time budget is used up"
+                elif not run.still_held():
+                    report.stopped = (
+                        "the send lock was lost (its database session ended), so another run "
+                        "may have begun: this one stopped claiming"
+                    )
                 if report.stopped:
                     return
                 batch = group[start : start + transport.batch_size]
@@ -463,8 +469,11 @@ def _write_index(
 
 
 @contextmanager
-def send_lock(state: StateLocation, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
-    """Hold the send lock of ``state``; yields False if another run kept it for ``wait_s``.
+def send_lock(
+    state: StateLocation, wait_s: float = LOCK_WAIT_S
+) -> Iterator[Callable[[], bool] | None]:
+    """Hold the send lock of ``state``: yields a function that tells whether it is still
+    held, or None if another run kept it for ``wait_s``.
 
     For a SQLite file, a lock file beside it (the kernel releases it if the process dies);
     for a shared PostgreSQL state, an advisory lock in the database, so one run at a time
@@ -494,10 +503,10 @@ def send_lock(state: StateLocation, wait_s: float = LOCK_WAIT_S) -> Iterator[boo
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    yield False
+                    yield None
                     return
                 time.sleep(0.05)
-        yield True
+        yield lambda: True  # the kernel holds it until this process ends
     finally:
         os.close(handle)  # closing releases the lock
 

@@ -28,7 +28,7 @@ every secret field masked.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -306,9 +306,11 @@ def _quoted(name: str) -> str:
 
 
 @contextmanager
-def send_lock(url: str, wait_s: float) -> Iterator[bool]:
-    """Hold the send lock of the shared ledger; yields False if another run (on any host)
-    kept it for ``wait_s``."""
+def send_lock(url: str, wait_s: float) -> Iterator[Callable[[], bool] | None]:
+    """Hold the send lock of the shared ledger: yields a function that tells whether it is
+    still held (its session may end: a server restart, a terminated backend, a network cut,
+    and the server then gives the lock to the next run), or None if another run (on any
+    host) kept it for ``wait_s``."""
     connection = connect(url)
     try:
         deadline = time.monotonic() + wait_s
@@ -317,12 +319,25 @@ def send_lock(url: str, wait_s: float) -> Iterator[bool]:
             if row and row[0]:
                 break
             if time.monotonic() >= deadline:
-                yield False
+                yield None
                 return
             time.sleep(0.1)
-        yield True
+        yield lambda: _still_held(connection)
     finally:
         connection.close()  # ends the session: the server releases the lock
+
+
+def _still_held(connection: Any) -> bool:
+    """Whether ``connection``'s session is alive and holds the send lock."""
+    try:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND pid = pg_backend_pid() AND classid = 0 AND objid = %s AND objsubid = 1",
+            (SEND_LOCK,),
+        ).fetchone()
+    except _database_errors():
+        return False
+    return bool(row and row[0])
 
 
 def _database_errors() -> type[Exception]:

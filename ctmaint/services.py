@@ -35,6 +35,7 @@ from ctmaint.errors import (
     Problem,
     PublishError,
     ScheduleError,
+    StateBusy,
     StateError,
     UsageError,
     os_reason,
@@ -263,18 +264,34 @@ def send(
 ) -> SendReport:
     """The cron entry point: deliver and post every due notice (see :mod:`ctmaint.sendplan`
     for what is decided and :mod:`ctmaint.dispatch` for how it is carried out)."""
-    policy, now = workspace.policy, workspace.now
-    contacts = workspace.contacts  # read before anything is claimed; bad rows left out
-    left_out = [str(problem) for problem in workspace.contact_problems]
-    start, end = dispatch.span(policy, now)
+    _ = workspace.contacts  # read before anything is claimed; bad rows left out
     if dry_run:
         plan = plan_send(workspace)
         report = dispatch.describe(plan, verbose)
-        report.left_out, report.nobody = left_out, nobody_told(workspace, plan.nobody)
+        report.left_out = [str(problem) for problem in workspace.contact_problems]
+        report.nobody = nobody_told(workspace, plan.nobody)
         return report
-    transport = make_transport(transport_name or policy.provider.transport, workspace, outbox)
-    with dispatch.send_lock(workspace.state) as locked:
-        if not locked:
+    name = transport_name or workspace.policy.provider.transport
+    transport = make_transport(name, workspace, outbox)
+    try:
+        return _send(workspace, transport, notices_dir, progress)
+    except StateBusy as error:  # another session holds the write lock: leave as for ours
+        raise dispatch.AnotherRunError(str(error)) from None
+
+
+def _send(
+    workspace: Workspace,
+    transport: Transport,
+    notices_dir: Path,
+    progress: ProgressStart | None,
+) -> SendReport:
+    """:func:`send`, once the transport is made: under the send lock, plan and carry out."""
+    policy, now = workspace.policy, workspace.now
+    contacts = workspace.contacts
+    left_out = [str(problem) for problem in workspace.contact_problems]
+    start, end = dispatch.span(policy, now)
+    with dispatch.send_lock(workspace.state) as held:
+        if held is None:
             raise dispatch.AnotherRunError(
                 "another `ctmaint send` on this state database is still running; "
                 "this run did nothing"
@@ -285,6 +302,7 @@ def send(
         windows = notice_windows(workspace, start, end)
         plan = dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
         run = dispatch.Run(clock.monotonic() + policy.send.time_budget.total_seconds())
+        run.still_held = held
         if progress is not None and plan.deliveries:
             run.progress = progress(plan.deliveries)
         report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
@@ -595,8 +613,8 @@ def migrate_state(workspace: Workspace, url: str) -> dict[str, int]:
         postgres.check_url(url)
     except StateError as error:
         raise UsageError(str(error), subject="to") from None
-    with dispatch.send_lock(workspace.state) as locked:
-        if not locked:
+    with dispatch.send_lock(workspace.state) as held:
+        if held is None:
             raise StateError(
                 f"a `ctmaint send` on {workspace.state} is still running (it kept the send lock "
                 f"for {dispatch.LOCK_WAIT_S:.0f} s): stop cron's `ctmaint send`, then migrate"
