@@ -89,7 +89,8 @@ def instant(day: str, clock: str, label: str, where: str) -> datetime:
             real = local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall
             if real and local.tzname() == label:
                 found.add(local.astimezone(UTC))
-    assert len(found) == 1, f"{where}: '{day} {clock} {label}' names no instant in {ZONES}"
+    zones = ", ".join(zone.key for zone in ZONES)
+    assert len(found) == 1, f"{where}: '{day} {clock} {label}' names no instant in {zones}"
     return found.pop()
 
 
