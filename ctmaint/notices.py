@@ -51,11 +51,23 @@ class Notice:
         suffix = f"-{self.ordinal}" if self.ordinal > 1 else ""
         return f"{self.window.id}/{self.stage}{suffix}"
 
+    @property
+    def post_path(self) -> str:
+        """Its status post's file under notices/ (see :func:`post_path`)."""
+        return post_path(self.id)
+
     def is_due(self, now: datetime) -> bool:
         return self.due <= now < self.expires
 
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires
+
+
+def post_path(notice_id: str) -> str:
+    """The status post of ``notice_id`` under notices/: ``posts/<window id>--<stage>.md``,
+    the stage as in the id, so every notice has its own file (``--reschedule-2.md``)."""
+    window_id, _, stage = notice_id.rpartition("/")
+    return f"posts/{window_id}--{stage}.md"
 
 
 @dataclass(frozen=True)
