@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ctmaint import changes, clock, dispatch, quiet, sendplan
+from ctmaint import changes, clock, dispatch, postfiles, quiet, sendplan
 from ctmaint.changes import (
     Add,
     Cancel,
@@ -283,6 +283,7 @@ def send(
             run.progress = progress(plan.deliveries)
         report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
         report.left_out = left_out
+        postfiles.refile(Deliveries(ledger), policy, workspace.changes, notices_dir, now, report)
         if tick is not None and plan.idle and report.quiet:
             try:
                 _remember_quiet(workspace, tick, report.summary())
