@@ -55,7 +55,7 @@ from ctmaint.policy import (
     embedded_policy_text,
     example_contacts_text,
 )
-from ctmaint.publish import remove_stale_temporaries, write_trees
+from ctmaint.publish import publish_trees, remove_stale_temporaries, write_trees
 from ctmaint.reports import History, HistoryEntry, PlannedNotice
 from ctmaint.schedule import Window, elapsed_end, windows_between
 from ctmaint.text import plural
@@ -84,6 +84,8 @@ class BuildResult:
     windows: int
     written: list[Path]
     unchanged: int
+    removed: list[Path]  # files an earlier build wrote that this one no longer writes
+    notes: list[str]  # why a file an earlier build wrote was left in place
 
 
 def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> BuildResult:
@@ -108,14 +110,17 @@ def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> Build
         posts = Deliveries(ledger).posts()  # index.json lists what `send` posted
     notices = notice_files(windows, policy, now, horizon, posts, workspace.changes)
     try:
-        written = write_trees({calendars_dir: calendars, notices_dir: notices})
+        done = publish_trees({calendars_dir: calendars, notices_dir: notices})
     except OSError as error:
         where = error.filename or f"{calendars_dir} or {notices_dir}"
         raise PublishError(
             f"cannot write {where} ({os_reason(error)}); the previous feeds and status files "
             "are unchanged"
         ) from None
-    return BuildResult(len(windows), written, len(calendars) + len(notices) - len(written))
+    total = len(calendars) + len(notices) + 2  # and the record of each folder
+    return BuildResult(
+        len(windows), done.written, total - len(done.written), done.removed, done.notes
+    )
 
 
 def upcoming(workspace: Workspace, days: int, products: tuple[str, ...] = ()) -> list[Window]:
