@@ -149,6 +149,7 @@ def _stale(
     """The files under ``root`` the last build wrote, this one does not, and nobody has
     changed since; a changed one is named in ``notes`` and left."""
     stale = []
+    inside = root.resolve()
     for relative, digest in sorted(earlier.items()):
         if relative in files or not _plain_relative(relative):
             continue
@@ -156,9 +157,12 @@ def _stale(
         try:
             if not stat.S_ISREG(path.lstat().st_mode):
                 continue  # a folder or a link put there since: not build's file
+            if not path.resolve().is_relative_to(inside):
+                notes.append(f"left {path}: a link leads out of {root} to it")
+                continue
             data = path.read_bytes()
-        except FileNotFoundError:
-            continue
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # gone already
         except OSError:
             data = b""
         if _digest(data) == digest:

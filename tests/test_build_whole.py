@@ -220,3 +220,17 @@ def test_a_build_that_fails_while_removing_leaves_the_previous_set(
     assert not list(site.rglob("*.tmp"))
     assert " removed" in build(run_cli, NOW, site)  # the next build does it
     assert_whole(run_cli, site, NOW)
+
+
+def test_a_folder_linked_out_of_the_folder_since_is_not_followed(
+    run_cli: CliRunner, site: Path
+) -> None:
+    """windows/ replaced by a link to another folder holding the same files: build writes
+    through the link as before, but removes nothing outside its folder."""
+    elsewhere = site / "elsewhere"
+    (site / "notices" / "windows").rename(elsewhere)
+    (site / "notices" / "windows").symlink_to(elsewhere, target_is_directory=True)
+    (site / "ctmaint.toml").write_text(site_policy(skip="2030-06-10"))
+    out = build(run_cli, NOW, site)
+    assert (elsewhere / "weekly-2030-06-10.html").is_file()
+    assert "weekly-2030-06-10.html: a link leads out of" in out
