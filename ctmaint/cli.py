@@ -306,9 +306,12 @@ def build(
     from ctmaint import services
 
     result = services.build(_workspace(ctx), calendars, notices)
+    for note in result.notes:
+        typer.echo(f"ctmaint: {note}", err=True)
+    removed = f", {len(result.removed)} removed" if result.removed else ""
     typer.echo(
         f"built {plural(result.windows, 'window')}: {plural(len(result.written), 'file')} "
-        f"written, {result.unchanged} unchanged"
+        f"written, {result.unchanged} unchanged{removed}"
     )
 
 

@@ -694,6 +694,15 @@ class Deliveries:
                 (notice_id, window_id, stage, status, title, path, _utc(posted_at)),
             )
 
+    def refile_posts(self, posts: Iterable[tuple[str, str, str]]) -> None:
+        """Record, in one transaction, each ``(notice id, path, title)``: where a post's file
+        now is and the title it has there (:mod:`ctmaint.postfiles`)."""
+        with self.ledger.transaction() as ledger:
+            ledger.executemany(
+                "UPDATE posts SET path = ?, title = ? WHERE notice_id = ?",
+                [(path, title, notice_id) for notice_id, path, title in posts],
+            )
+
     def posts(self) -> list[dict[str, str]]:
         """Every status post, newest first."""
         cursor = self.ledger.execute(

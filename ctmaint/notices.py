@@ -58,8 +58,20 @@ class Notice:
             return announced_status(self.window)
         return STAGE_STATUS[self.stage]
 
+    @property
+    def post_path(self) -> str:
+        """Its status post's file under notices/ (see :func:`post_path`)."""
+        return post_path(self.id)
+
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires
+
+
+def post_path(notice_id: str) -> str:
+    """The status post of ``notice_id`` under notices/: ``posts/<window id>--<stage>.md``,
+    the stage as in the id, so every notice has its own file (``--reschedule-2.md``)."""
+    window_id, _, stage = notice_id.rpartition("/")
+    return f"posts/{window_id}--{stage}.md"
 
 
 @dataclass(frozen=True)

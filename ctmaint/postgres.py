@@ -265,8 +265,28 @@ def pin_schema(ledger: Ledger, create: bool) -> str | None:
                 schema = NEW_SCHEMA
                 ledger.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}")
     if schema is not None:
+        _check_rights(ledger, schema, "SELECT, INSERT, UPDATE, DELETE" if create else "SELECT")
         ledger.execute(f"SET search_path TO {_quoted(schema)}")
     return schema
+
+
+def _check_rights(ledger: Ledger, schema: str, rights: str) -> None:
+    """StateError naming the grant to ask for when this role may not use the ledger."""
+    row = ledger.execute(
+        "SELECT current_user, has_schema_privilege(current_user, ?, 'USAGE'),"
+        " (SELECT bool_and(has_table_privilege(current_user, c.oid, ?))"
+        "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        "  WHERE n.nspname = ? AND c.relkind IN ('r', 'p'))",
+        (schema, rights, schema),
+    ).fetchone()
+    user, usage, tables = str(row[0]), bool(row[1]), row[2] is not False
+    if not (usage and tables):
+        raise StateError(
+            f"the state database {ledger.path} refused this role: {user} may not use the "
+            f"ledger in the schema {schema}; its owner can grant it (GRANT USAGE ON SCHEMA "
+            f"{schema} TO {user}; GRANT {rights} ON ALL TABLES IN SCHEMA {schema} TO {user}; "
+            f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {user})"
+        )
 
 
 def ledger_schema(ledger: Ledger) -> str | None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctmaint import changes, clock, dispatch, sendplan
+from ctmaint import changes, clock, dispatch, postfiles, sendplan
 from ctmaint.changes import (
     Add,
     Cancel,
@@ -59,7 +59,7 @@ from ctmaint.policy import (
     embedded_policy_text,
     example_contacts_text,
 )
-from ctmaint.publish import remove_stale_temporaries, write_trees
+from ctmaint.publish import publish_trees, remove_stale_temporaries, write_trees
 from ctmaint.schedule import Window, elapsed_end, windows_between
 from ctmaint.text import plural
 from ctmaint.times import format_duration, human_local
@@ -90,6 +90,8 @@ class BuildResult:
     windows: int
     written: list[Path]
     unchanged: int
+    removed: list[Path]  # files an earlier build wrote that this one no longer writes
+    notes: list[str]  # why a file an earlier build wrote was left in place
 
 
 def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> BuildResult:
@@ -114,14 +116,17 @@ def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> Build
         posts = Deliveries(ledger).posts()  # index.json lists what `send` posted
     notices = notice_files(windows, policy, now, horizon, posts, workspace.changes)
     try:
-        written = write_trees({calendars_dir: calendars, notices_dir: notices})
+        done = publish_trees({calendars_dir: calendars, notices_dir: notices})
     except OSError as error:
         where = error.filename or f"{calendars_dir} or {notices_dir}"
         raise PublishError(
             f"cannot write {where} ({os_reason(error)}); the previous feeds and status files "
             "are unchanged"
         ) from None
-    return BuildResult(len(windows), written, len(calendars) + len(notices) - len(written))
+    total = len(calendars) + len(notices) + 2  # and the record of each folder
+    return BuildResult(
+        len(windows), done.written, total - len(done.written), done.removed, done.notes
+    )
 
 
 def upcoming(workspace: Workspace, days: int, products: tuple[str, ...] = ()) -> list[Window]:
@@ -307,6 +312,7 @@ def _send(
             run.progress = progress(plan.deliveries)
         report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
         report.left_out, report.nobody = left_out, nobody_told(workspace, plan.nobody)
+        postfiles.refile(Deliveries(ledger), policy, workspace.changes, notices_dir, now, report)
         return report
 
 

@@ -193,7 +193,7 @@ def render_post(notice: Notice, policy: Policy, posted_at: datetime, note: str =
         details=details(window, policy),
         note=note,
     )
-    return Post(f"posts/{window.id}--{notice.stage}.md", title, status, markdown)
+    return Post(notice.post_path, title, status, markdown)
 
 
 def _yaml_string(text: str) -> str:
