@@ -26,7 +26,7 @@ from ctmaint.changes import (
     check_author,
     decode_stored,
 )
-from ctmaint.contacts import Contact, load_contacts
+from ctmaint.contacts import Contact, load_contacts, rows_left_out
 from ctmaint.delivery import Transport
 from ctmaint.dispatch import SendReport
 from ctmaint.errors import (
@@ -256,11 +256,10 @@ def send(
     for what is decided and :mod:`ctmaint.dispatch` for how it is carried out)."""
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts  # read before anything is claimed; bad rows left out
-    left_out = [str(problem) for problem in workspace.contact_problems]
     start, end = dispatch.span(policy, now)
     if dry_run:
         report = dispatch.describe(plan_send(workspace), verbose)
-        report.left_out = left_out
+        _note_left_out(report, workspace)
         return report
     transport = make_transport(transport_name or policy.provider.transport, workspace, outbox)
     with dispatch.send_lock(workspace.state) as locked:
@@ -282,13 +281,23 @@ def send(
         if progress is not None and plan.deliveries:
             run.progress = progress(plan.deliveries)
         report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
-        report.left_out = left_out
+        _note_left_out(report, workspace)
         if tick is not None and plan.idle and report.quiet:
             try:
                 _remember_quiet(workspace, tick, report.summary())
             except (OSError, sqlite3.Error):
                 pass  # the run did its work; without a record the next tick does it again
         return report
+
+
+def _note_left_out(report: dispatch.SendReport, workspace: Workspace) -> None:
+    """Put the rows of contacts.csv left out into ``report``: each problem, and how many
+    rows of how many were left out (nothing when none was)."""
+    problems = workspace.contact_problems
+    if problems:
+        report.left_out = [str(problem) for problem in problems]
+        report.left_out_rows = rows_left_out(problems)
+        report.contact_rows = len(workspace.contacts) + report.left_out_rows
 
 
 def _remember_quiet(workspace: Workspace, tick: quiet.Tick, line: str) -> None:
