@@ -384,6 +384,12 @@ def send(
         )
     for problem in _collapse(report.left_out):
         typer.echo(f"ctmaint: left out until fixed: {problem}", err=True)
+    if report.left_out_rows:
+        typer.echo(
+            f"ctmaint: contacts left out: {report.left_out_rows} of {report.contact_rows} "
+            f"in {workspace.policy.contacts_path}, told nothing until their rows are fixed",
+            err=True,
+        )
     for line in _collapse(report.nobody):
         typer.echo(f"ctmaint: no recipients: {line}", err=True)
     for failure in _collapse(report.failures):

@@ -65,6 +65,8 @@ class SendReport:
     stopped: str = ""  # why delivering stopped early (provider down, time budget used up)
     left_out: list[str] = field(default_factory=list)  # bad contacts.csv rows, not told
     nobody: list[str] = field(default_factory=list)  # due notices with no one to send to
+    left_out_rows: int = 0  # how many rows those problems are about (a row may have several)
+    contact_rows: int = 0  # the rows of contacts.csv read, good and left out
     expired: list[tuple[str, int]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)

@@ -26,7 +26,7 @@ from ctmaint.changes import (
     check_author,
     decode_stored,
 )
-from ctmaint.contacts import Contact, load_contacts
+from ctmaint.contacts import Contact, load_contacts, rows_left_out
 from ctmaint.delivery import Transport
 from ctmaint.dispatch import SendReport
 from ctmaint.errors import (
@@ -273,7 +273,7 @@ def send(
     if dry_run:
         plan = plan_send(workspace)
         report = dispatch.describe(plan, verbose)
-        report.left_out = [str(problem) for problem in workspace.contact_problems]
+        _note_left_out(report, workspace)
         report.nobody = nobody_told(workspace, plan.nobody)
         return report
     name = transport_name or workspace.policy.provider.transport
@@ -293,7 +293,6 @@ def _send(
     """:func:`send`, once the transport is made: under the send lock, plan and carry out."""
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts
-    left_out = [str(problem) for problem in workspace.contact_problems]
     start, end = dispatch.span(policy, now)
     with dispatch.send_lock(workspace.state) as held:
         if held is None:
@@ -311,7 +310,8 @@ def _send(
         if progress is not None and plan.deliveries:
             run.progress = progress(plan.deliveries)
         report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
-        report.left_out, report.nobody = left_out, nobody_told(workspace, plan.nobody)
+        _note_left_out(report, workspace)
+        report.nobody = nobody_told(workspace, plan.nobody)
         postfiles.refile(Deliveries(ledger), policy, workspace.changes, notices_dir, now, report)
         return report
 
@@ -331,6 +331,16 @@ def nobody_told(workspace: Workspace, notices: Sequence[Notice]) -> list[str]:
         return f"no maintenance contact in {path} is of an organization using {used}"
 
     return [f"{notice.id} reached no one: {why(notice)}" for notice in notices]
+
+
+def _note_left_out(report: dispatch.SendReport, workspace: Workspace) -> None:
+    """Put the rows of contacts.csv left out into ``report``: each problem, and how many
+    rows of how many were left out (nothing when none was)."""
+    problems = workspace.contact_problems
+    if problems:
+        report.left_out = [str(problem) for problem in problems]
+        report.left_out_rows = rows_left_out(problems)
+        report.contact_rows = len(workspace.contacts) + report.left_out_rows
 
 
 def plan_send(workspace: Workspace) -> sendplan.SendPlan:
