@@ -376,10 +376,10 @@ def send(
         typer.echo(f"ctmaint: {report.stopped}; {left} left for the next run", err=True)
     for action in report.actions:
         typer.echo(action)
-    for notice_id, count in report.expired:
+    for notice_id, count, grace in report.expired:
         typer.echo(
-            f"ctmaint: expired: {notice_id} ({plural(count, 'recipient')}) came due while "
-            "ctmaint send was not running and is past its grace period; it was not sent",
+            f"ctmaint: expired: {notice_id} ({plural(count, 'recipient')}) {grace}; it was "
+            "not sent",
             err=True,
         )
     for problem in _collapse(report.left_out):

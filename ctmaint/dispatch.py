@@ -67,13 +67,13 @@ class SendReport:
     nobody: list[str] = field(default_factory=list)  # due notices with no one to send to
     left_out_rows: int = 0  # how many rows those problems are about (a row may have several)
     contact_rows: int = 0  # the rows of contacts.csv read, good and left out
-    expired: list[tuple[str, int]] = field(default_factory=list)
+    expired: list[tuple[str, int, str]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        expired = sum(count for _, count in self.expired)
+        expired = sum(count for _, count, _ in self.expired)
         line = f"sent {self.sent}, failed {self.failed}, expired {expired}, pending {self.pending}"
         if self.uncertain:
             line += f", uncertain {self.uncertain}"
@@ -134,7 +134,7 @@ def describe(plan: SendPlan, verbose: bool = False) -> SendReport:
     for step in plan.steps:
         notice_id = step.notice.id if isinstance(step, Expire) else step.due.notice.id
         if isinstance(step, Expire):
-            report.expired.append((notice_id, step.count))
+            report.expired.append((notice_id, step.count, _grace(step.notice)))
             report.actions.append(
                 f"would mark {notice_id} expired ({plural(step.count, 'recipient')})"
             )
@@ -178,7 +178,7 @@ def send(
     rest stays pending for the next run.
     """
     deliveries = Deliveries(ledger)
-    deliveries.set_setting_once(EPOCH_KEY, utc_z(plan.epoch))
+    deliveries.set_earliest(EPOCH_KEY, utc_z(plan.epoch))
     report = SendReport(
         recovered=plan.resent_in_flight,
         resent_uncertain=len(plan.resend_uncertain),
@@ -197,10 +197,10 @@ def send(
                 notice.id, notice.window.id, notice.stage,
                 [(r.email, r.account) for r in step.new], PENDING, notice.due, notice.expires, now,
             )  # fmt: skip
-            if step.post:
-                _post(deliveries, step.due, policy, notices_dir, now, report)
             if not report.stopped:
                 _deliver(deliveries, step, policy, transport, now, report, run)
+            if step.post and deliveries.sent_count(notice.id):  # a post tells what was sent
+                _post(deliveries, step.due, policy, notices_dir, now, report)
     finally:
         if report.posts:
             _write_index(deliveries, policy, notices_dir, now, report)
@@ -217,6 +217,10 @@ def _resolve(deliveries: Deliveries, plan: SendPlan, now: datetime) -> None:
     deliveries.set_state(
         plan.recover, PENDING, "in flight when an earlier run stopped; sent again", now,
         only_from=(SENDING,),
+    )  # fmt: skip
+    deliveries.set_state(
+        plan.revive, PENDING, "marked expired by a run whose clock was ahead; sent after all",
+        now, only_from=(DeliveryState.EXPIRED,),
     )  # fmt: skip
     deliveries.set_state(
         plan.resend_uncertain, PENDING,
@@ -241,7 +245,12 @@ def _expire(deliveries: Deliveries, step: Expire, now: datetime, report: SendRep
         DeliveryState.EXPIRED, notice.due, notice.expires, now,
     )  # fmt: skip
     if count:
-        report.expired.append((notice.id, count))
+        report.expired.append((notice.id, count, _grace(notice)))
+
+
+def _grace(notice: Notice) -> str:
+    """When ``notice`` was due and when its grace period ended: what an expiry knows."""
+    return f"was due at {utc_z(notice.due)} and its grace period ended at {utc_z(notice.expires)}"
 
 
 def _deliver(

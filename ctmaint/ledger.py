@@ -526,17 +526,27 @@ class Deliveries:
         row = self.ledger.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def set_setting_once(self, key: str, value: str) -> str:
-        """Store ``value`` unless ``key`` has one; return the stored value."""
+    def set_earliest(self, key: str, value: str) -> str:
+        """Store ``value`` (UTC text, ``...Z``) unless ``key`` holds an earlier one; return
+        what is stored. The first send's time: a run whose clock was ahead set it too late."""
         with self.ledger.transaction() as ledger:
-            ledger.execute(
-                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (key, value),
-            )
             stored = self.setting(key)
-        if stored is None:
-            raise StateError(f"the state database {self.ledger.path} lost the setting {key}")
+            if stored is None or value < stored:
+                ledger.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
+                stored = value
         return stored
+
+    def sent_count(self, notice_id: str) -> int:
+        """How many recipients ``notice_id`` was sent to."""
+        row = self.ledger.execute(
+            "SELECT count(*) FROM deliveries WHERE notice_id = ? AND state = ?",
+            (notice_id, DeliveryState.SENT),
+        ).fetchone()
+        return int(row[0])
 
     def add(
         self,

@@ -321,6 +321,30 @@ def identify(ledger: Ledger) -> str:
     return f"ledger {ledger_id(ledger) or '(no identity yet)'} in the schema {schema}"
 
 
+MAX_CLOCK_SKEW_S = 120  # how far a host's clock may be from the database server's
+
+
+def check_clock(ledger: Ledger, host_time: float) -> None:
+    """StateError unless this host's clock (``host_time``, seconds since the epoch) is within
+    :data:`MAX_CLOCK_SKEW_S` of the database server's: hosts that disagree on the time
+    disagree on what is due and what has expired."""
+    server = float(ledger.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
+    skew = host_time - server
+    if abs(skew) > MAX_CLOCK_SKEW_S:
+        way = "ahead of" if skew > 0 else "behind"
+        raise StateError(
+            f"this host's clock is {abs(skew) / 60:.1f} minutes {way} the state database "
+            f"server's ({_utc_text(host_time)} here, {_utc_text(server)} there): set it right "
+            f"(NTP) before sending; nothing was sent"
+        )
+
+
+def _utc_text(seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 

@@ -8,6 +8,8 @@ tell (sent, refused, no answer) is the one thing a plan does not know.
 The decisions, in order:
 
 1. Rows a dead run left in ``sending`` were in flight: they are sent again (recovered).
+   Rows a run with a clock ahead marked ``expired`` while their notice still means
+   something now are sent after all (revived).
    Rows left ``uncertain`` (no answer after sending) are sent once more, or given up
    (``failed``) if they were already resent once.
 2. Waiting rows of a cancelled window's notices are never sent: ``cancelled``.
@@ -90,6 +92,7 @@ class SendPlan:
     cancel: tuple[RowKey, ...]
     steps: tuple[Step, ...]
     nobody: tuple[Notice, ...] = ()  # due, still meaningful, and no one to send them to
+    revive: tuple[RowKey, ...] = ()  # expired by a clock that ran ahead, and due again now
 
     @property
     def deliveries(self) -> int:
@@ -133,12 +136,17 @@ def decide(
     ]
     for key in cancel:
         state[key] = DeliveryState.CANCELLED
-    epoch = view.epoch or now
+    # A first send "after" now was run with a clock ahead: the earliest clock is the epoch.
+    epoch = min(view.epoch, now) if view.epoch else now
     ledger = _Ledger.of(view.rows)
     book = ContactBook(contacts)
     steps: list[Step] = []
     nobody: list[Notice] = []
-    for due in due_notices(policy, windows, changes, book, ledger, now):
+    dues = due_notices(policy, windows, changes, book, ledger, now)
+    revive = _revived(view.rows, dues, now)
+    for key in revive:
+        state[key] = DeliveryState.PENDING
+    for due in dues:
         step = _step(policy, due, ledger, state, view.posted, epoch, now)
         if step is not None:
             steps.append(step)
@@ -152,6 +160,19 @@ def decide(
         tuple(cancel),
         tuple(steps),
         tuple(nobody),
+        revive,
+    )
+
+
+def _revived(rows: Sequence[DeliveryRow], dues: Sequence[Due], now: datetime) -> tuple[RowKey, ...]:
+    """Rows marked expired by a run whose clock was ahead (``send --now`` in the future, a
+    host clock that ran fast) while their notice, due now, still means something: an
+    expiry is only ever final once the notice is past its grace period."""
+    meaningful = {due.notice.id for due in dues if not due.notice.is_expired(now)}
+    return tuple(
+        row.key
+        for row in rows
+        if row.state is DeliveryState.EXPIRED and row.notice_id in meaningful
     )
 
 

@@ -300,9 +300,13 @@ def _send(
                 "another `ctmaint send` on this state database is still running; "
                 "this run did nothing"
             )
+        ledger = workspace.ledger
+        if workspace.shared:
+            from ctmaint.postgres import check_clock
+
+            check_clock(ledger, clock.real_time())
         transport.start()
         remove_stale_temporaries(notices_dir / "posts")
-        ledger = workspace.ledger
         windows = notice_windows(workspace, start, end)
         plan = dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
         run = dispatch.Run(clock.monotonic() + policy.send.time_budget.total_seconds())
@@ -386,11 +390,15 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
         epoch = deliveries.setting(dispatch.EPOCH_KEY)
     # As `send` decides: a notice that expired before the first send here is not one it
     # missed, so neither reports it (with no send yet, that is everything expired by now).
-    since = datetime.fromisoformat(epoch) if epoch else now
+    since = min(datetime.fromisoformat(epoch), now) if epoch else now
     shown = []
     book = ContactBook(contacts)
     for notice in sorted(notices, key=lambda n: (n.due, n.id)):
-        counts = states.get(notice.id, {})
+        counts = dict(states.get(notice.id, {}))
+        if not notice.is_expired(now) and counts.get(DeliveryState.EXPIRED):
+            # expired by a run whose clock was ahead: the next send sends them after all
+            expired = counts.pop(DeliveryState.EXPIRED)
+            counts[DeliveryState.PENDING] = counts.get(DeliveryState.PENDING, 0) + expired
         missed = not counts and notice.is_expired(now) and notice.expires > since
         if not (first <= notice.due <= last or (missed and notice.window.end > back)):
             continue

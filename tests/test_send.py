@@ -189,7 +189,7 @@ def test_late_runs_send_what_still_matters_and_expire_the_rest(
     result = run_cli("--now", "2030-06-21T23:00:00-06:00", "send")  # inside the window
     assert result.code == 0
     assert result.out.strip().startswith("sent 4, failed 0, expired ")  # Connect's too
-    assert f"expired: {MONTHLY}/week-before (4 recipients) came due while" in result.err
+    assert f"expired: {MONTHLY}/week-before (4 recipients) was due at" in result.err
     assert deliveries(site, MONTHLY).keys() == {(f"{MONTHLY}/start", a) for a in MONTHLY_TO}
     late = run_cli("--now", "2030-06-23T04:00:00-06:00", "send")  # 24 h after the end
     assert late.out.strip().startswith("sent 0, failed 0, expired ")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from ctmaint.render.table import format_table
 from tests.conftest import CliRunner
+from tests.test_send import CONTACTS, write_contacts
 
 HEADER = ["ID", "WHEN", "COUNT", "PRODUCTS"]
 ROWS = [
@@ -50,9 +52,10 @@ def test_a_table_too_wide_for_any_wrapping_becomes_one_block_a_row() -> None:
 
 @pytest.mark.parametrize("columns", ["80", "100", "160"])
 def test_every_table_of_the_cli_fits_its_width(
-    run_cli: CliRunner, monkeypatch: pytest.MonkeyPatch, columns: str
+    run_cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, columns: str
 ) -> None:
     monkeypatch.setenv("COLUMNS", columns)
+    write_contacts(tmp_path, CONTACTS)  # a send that reaches no one is a failure
     now = ("--now", "2030-06-14T09:00:00-06:00")
     added = run_cli(
         *now, "add", "--start", "2030-06-15T01:00:00-06:00", "--duration", "2h",
