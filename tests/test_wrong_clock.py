@@ -75,9 +75,9 @@ def test_a_notice_late_but_meaningful_is_sent_once_the_clock_is_right(
 def test_no_status_post_announces_a_notice_nobody_was_sent(run_cli: CliRunner, ahead: Path) -> None:
     def posted() -> set[str]:
         index = ahead / "notices" / "index.json"
-        return (
-            {p["notice"] for p in json.loads(index.read_text())["posts"]} if index.exists() else set()
-        )
+        if not index.exists():
+            return set()
+        return {post["notice"] for post in json.loads(index.read_text())["posts"]}
 
     assert not any(notice.startswith(APRIL) for notice in posted())
     assert send(run_cli, "2030-04-12T09:00:00-06:00").startswith("sent 4,")
