@@ -432,3 +432,39 @@ def test_urls_libpq_reads_otherwise_are_refused_without_their_secrets(
         assert secret not in done.stdout + done.stderr
         assert "unexpected error" not in done.stderr
         assert "Traceback" not in done.stderr
+
+
+# -- one clock -------------------------------------------------------------------------------
+
+SKEWED_HOST = (
+    "import datetime, sys, freezegun\n"
+    "ahead = datetime.timedelta(minutes=float(sys.argv.pop(1)))\n"
+    "freezegun.freeze_time(datetime.datetime.now(datetime.UTC) + ahead, tick=True).start()\n"
+    "from ctmaint.cli import main\n"
+    "sys.argv[0] = 'ctmaint'\n"
+    "main()\n"
+)
+
+
+@pytest.mark.parametrize(("minutes", "words"), [(10, "ahead of"), (-5, "behind")])
+def test_a_host_whose_clock_is_off_refuses_to_send(
+    tmp_path: Path, database: str, minutes: int, words: str
+) -> None:
+    """The host's own clock (not --now, which an operator gives on purpose) against the
+    database server's: more than two minutes apart and `send` refuses, sending nothing."""
+    host = make_hosts(tmp_path, database, 1, CONTACTS)[0]
+    host.run("--now", "2030-06-01T12:00:00-06:00", "send")  # makes the ledger
+    done = subprocess.run(
+        [os.sys.executable, "-c", SKEWED_HOST, str(minutes), "--now", REMINDER, "send"],
+        cwd=host.folder, env=host.env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert f"this host's clock is {abs(minutes):.1f} minutes {words}" in done.stderr
+    assert "nothing was sent" in done.stderr
+    assert host.outbox() == Counter()
+    in_step = subprocess.run(
+        [os.sys.executable, "-c", SKEWED_HOST, "1", "--now", REMINDER, "send"],
+        cwd=host.folder, env=host.env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert in_step.returncode == 0, in_step.stderr  # a minute is within bounds
+    assert {a for _, a in host.outbox()} == MONTHLY_TO
