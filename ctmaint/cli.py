@@ -392,6 +392,10 @@ def send(
         )
     for line in _collapse(report.nobody):
         typer.echo(f"ctmaint: no recipients: {line}", err=True)
+    for line in _collapse(report.disagree):
+        typer.echo(f"ctmaint: hosts disagree: {line}", err=True)
+    for line in _collapse(report.waiting):
+        typer.echo(f"ctmaint: left pending: {line}", err=True)
     for failure in _collapse(report.failures):
         typer.echo(f"ctmaint: failed: {failure}", err=True)
     if not report.stopped:  # when the provider is down, the line above says it all

@@ -65,6 +65,8 @@ class SendReport:
     stopped: str = ""  # why delivering stopped early (provider down, time budget used up)
     left_out: list[str] = field(default_factory=list)  # bad contacts.csv rows, not told
     nobody: list[str] = field(default_factory=list)  # due notices with no one to send to
+    disagree: list[str] = field(default_factory=list)  # other hosts with other files
+    waiting: list[str] = field(default_factory=list)  # why rows stay pending (another host)
     left_out_rows: int = 0  # how many rows those problems are about (a row may have several)
     contact_rows: int = 0  # the rows of contacts.csv read, good and left out
     expired: list[tuple[str, int, str]] = field(default_factory=list)
@@ -124,6 +126,7 @@ def describe(plan: SendPlan, verbose: bool = False) -> SendReport:
     naming a few recipients of each notice (all of them if ``verbose``): a notice to
     100,000 contacts is one short line, not megabytes."""
     report = SendReport(
+        pending=len(plan.waiting),
         sent=plan.deliveries,
         recovered=plan.resent_in_flight,
         resent_uncertain=len(plan.resend_uncertain),
@@ -173,7 +176,8 @@ def send(
     """Carry out ``plan`` (made with the send lock held); see the module docstring.
 
     One notice or recipient that cannot be rendered or delivered never stops the others,
-    and a status post that cannot be written never stops the email (nor the reverse).
+    and a status post that cannot be written never stops the email. A notice is posted once
+    it was sent to someone: no post announces a notice nobody received.
     When the provider stops answering or the run's time is up, delivering stops and the
     rest stays pending for the next run.
     """

@@ -103,6 +103,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX deliveries_by_state ON deliveries (state, due_at)",
         "CREATE INDEX deliveries_by_window ON deliveries (window_id)",
     ),
+    # 6: hosts sharing a state say which files they run with, and which host made each row.
+    (
+        """CREATE TABLE hosts (
+            name TEXT PRIMARY KEY,         -- host name and working folder
+            policy TEXT NOT NULL,          -- SHA-256 of the policy file's bytes
+            contacts TEXT NOT NULL,        -- SHA-256 of contacts.csv's bytes, or 'missing'
+            seen_at TEXT NOT NULL          -- UTC, ...Z, the host's real clock
+        )""",
+        "ALTER TABLE deliveries ADD COLUMN host TEXT",
+    ),
 )
 
 
@@ -140,6 +150,7 @@ class Ledger:
         self.db = connection
         self.path = location
         self.dialect = dialect
+        self.host = ""  # who writes: rows it adds name this host (see :class:`Deliveries`)
         self._depth = 0
 
     def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
@@ -293,8 +304,8 @@ def refuse_if_moved(ledger: Ledger) -> None:
     if row is not None:
         raise StateError(
             f"the state database {ledger.path} was moved by `ctmaint migrate-state` to "
-            f"{row[0]}: use --state with that URL (and stop any cron job that still names "
-            "this file)",
+            f"{row[0]}: give that URL as the state from now on (and stop any cron job that "
+            "still names this file)",
             subject="state",
         )
 
@@ -501,6 +512,7 @@ class DeliveryRow:
     message_id: str | None
     error: str | None
     resent_uncertain: bool = False
+    host: str = ""  # the host whose send made the row ('' before hosts were recorded)
 
     @property
     def key(self) -> RowKey:
@@ -566,7 +578,7 @@ class Deliveries:
         """
         times = (_utc(due), _utc(expires), _utc(now))
         rows = [
-            (notice_id, address, window_id, stage, account, str(state), *times)
+            (notice_id, address, window_id, stage, account, str(state), *times, self.ledger.host)
             for address, account in recipients
         ]
         if not rows:
@@ -574,8 +586,8 @@ class Deliveries:
         with self.ledger.transaction() as ledger:
             return ledger.executemany(
                 "INSERT INTO deliveries (notice_id, recipient, window_id, stage,"
-                " account, state, due_at, expires_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " account, state, due_at, expires_at, updated_at, host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 rows,
             )
 
@@ -666,7 +678,7 @@ class Deliveries:
         """Every delivery, in due order."""
         cursor = self.ledger.execute(
             "SELECT notice_id, recipient, window_id, stage, account, state, attempts,"
-            " sent_at, transport, message_id, error, resent_uncertain FROM deliveries"
+            " sent_at, transport, message_id, error, resent_uncertain, host FROM deliveries"
             " ORDER BY due_at, notice_id, recipient"
         )
         return [
@@ -674,10 +686,10 @@ class Deliveries:
                 notice_id=notice_id, recipient=recipient, window_id=window_id, stage=stage,
                 account=account, state=DeliveryState(state), attempts=attempts,
                 sent_at=sent_at, transport=transport, message_id=message_id, error=error,
-                resent_uncertain=bool(resent),
+                resent_uncertain=bool(resent), host=host or "",
             )
             for (notice_id, recipient, window_id, stage, account, state, attempts, sent_at,
-                 transport, message_id, error, resent) in cursor
+                 transport, message_id, error, resent, host) in cursor
         ]  # fmt: skip
 
     def states(self) -> dict[str, dict[str, int]]:

@@ -93,6 +93,7 @@ class SendPlan:
     steps: tuple[Step, ...]
     nobody: tuple[Notice, ...] = ()  # due, still meaningful, and no one to send them to
     revive: tuple[RowKey, ...] = ()  # expired by a clock that ran ahead, and due again now
+    waiting: tuple[DeliveryRow, ...] = ()  # pending rows this run leaves for another
 
     @property
     def deliveries(self) -> int:
@@ -161,6 +162,20 @@ def decide(
         tuple(steps),
         tuple(nobody),
         revive,
+        _left_waiting(view.rows, state, steps),
+    )
+
+
+def _left_waiting(
+    rows: Sequence[DeliveryRow], state: dict[RowKey, DeliveryState], steps: Sequence[Step]
+) -> tuple[DeliveryRow, ...]:
+    """Rows that stay pending after the plan: their recipient is not one this host's
+    contacts give the notice (another host's contacts.csv lists them, or no longer lists
+    them), so another run must send them."""
+    handled = {(s.due.notice.id, r.email) for s in steps if isinstance(s, Deliver) for r in s.send}
+    handled |= {(s.notice.id, a) for s in steps if isinstance(s, Expire) for a in s.waiting}
+    return tuple(
+        row for row in rows if state[row.key] is DeliveryState.PENDING and row.key not in handled
     )
 
 

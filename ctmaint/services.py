@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctmaint import changes, clock, dispatch, postfiles, sendplan
+from ctmaint import changes, clock, dispatch, peers, postfiles, sendplan
 from ctmaint.changes import (
     Add,
     Cancel,
@@ -193,11 +193,14 @@ def check(workspace: Workspace) -> CheckReport:
             from ctmaint.postgres import identify
 
             with workspace.reading() as ledger:
-                notes.append(
-                    f"state: {masked_state(workspace.state)} is reachable: {identify(ledger)}"
-                )
+                where = masked_state(workspace.state)
+                notes.append(f"state: {where} is reachable: {identify(ledger)}")
+                seen = datetime.fromtimestamp(clock.real_time(), UTC)
+                disagree = peers.disagreements(ledger, host_files(workspace), seen)
         except StateError as error:
             return CheckReport([Problem("state", "", str(error))], notes)
+        if disagree:
+            return CheckReport([Problem("state", "", line) for line in disagree], notes)
     if policy.provider.transport == "sendgrid" and not os.environ.get("SENDGRID_API_KEY"):
         notes.append("transport: sendgrid, but SENDGRID_API_KEY is not set here; `send` needs it")
     return CheckReport([], notes)
@@ -275,6 +278,7 @@ def send(
         report = dispatch.describe(plan, verbose)
         _note_left_out(report, workspace)
         report.nobody = nobody_told(workspace, plan.nobody)
+        report.waiting = peers.waiting_lines(plan.waiting, host_files(workspace).name)
         return report
     name = transport_name or workspace.policy.provider.transport
     transport = make_transport(name, workspace, outbox)
@@ -301,10 +305,7 @@ def _send(
                 "this run did nothing"
             )
         ledger = workspace.ledger
-        if workspace.shared:
-            from ctmaint.postgres import check_clock
-
-            check_clock(ledger, clock.real_time())
+        disagree = _meet_the_other_hosts(workspace, ledger) if workspace.shared else []
         transport.start()
         remove_stale_temporaries(notices_dir / "posts")
         windows = notice_windows(workspace, start, end)
@@ -316,8 +317,30 @@ def _send(
         report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
         _note_left_out(report, workspace)
         report.nobody = nobody_told(workspace, plan.nobody)
+        report.disagree = disagree
+        report.waiting = peers.waiting_lines(plan.waiting, ledger.host)
         postfiles.refile(Deliveries(ledger), policy, workspace.changes, notices_dir, now, report)
         return report
+
+
+def _meet_the_other_hosts(workspace: Workspace, ledger: Ledger) -> list[str]:
+    """On a shared state: refuse a host clock far from the server's, record this host's
+    files, and say how the other hosts' differ."""
+    from ctmaint.postgres import check_clock
+
+    seen = datetime.fromtimestamp(clock.real_time(), UTC)
+    check_clock(ledger, seen.timestamp())
+    here = host_files(workspace)
+    peers.record(ledger, here, seen)
+    return peers.disagreements(ledger, here, seen)
+
+
+def host_files(workspace: Workspace) -> peers.HostFiles:
+    """This host and the files it plans with, as :mod:`ctmaint.peers` records them."""
+    policy = workspace.policy
+    config = workspace.config
+    text = config.read_bytes() if config is not None else embedded_policy_text().encode()
+    return peers.HostFiles.here(workspace.cwd, text, policy.contacts_path)
 
 
 def nobody_told(workspace: Workspace, notices: Sequence[Notice]) -> list[str]:
@@ -614,9 +637,10 @@ def masked_state(state: StateLocation | str) -> str:
 _TABLES = {
     "changes": "seq, window_id, kind, fields, made_at, made_by",
     "deliveries": "notice_id, recipient, window_id, stage, account, state, attempts, due_at,"
-    " expires_at, updated_at, sent_at, transport, message_id, error, resent_uncertain",
+    " expires_at, updated_at, sent_at, transport, message_id, error, resent_uncertain, host",
     "posts": "notice_id, window_id, stage, status, title, path, posted_at",
     "settings": "key, value",
+    "hosts": "name, policy, contacts, seen_at",
 }
 
 

@@ -103,16 +103,21 @@ def test_a_post_that_cannot_be_written_does_not_stop_email(
     site.exactly_once(site.outbox_recipients(), MONTHLY_TO)
 
 
-def test_an_outbox_that_cannot_be_written_does_not_stop_the_post(site: Site) -> None:
+def test_an_outbox_that_cannot_be_written_holds_the_post_until_a_notice_goes(
+    site: Site,
+) -> None:
+    """A status post tells what was sent: while no copy of the notice could go out it is not
+    posted (issue 20: no post announces a notice nobody was sent); once one goes, it is."""
     site.shipped()
     (site.root / ".ctmaint").mkdir(mode=0o700)
     blocker = site.root / ".ctmaint" / "outbox"
     blocker.write_text("not a folder\n")
     site.run("--now", DUE, "send", codes=(0, 1), mentions=("outbox",))
-    assert (site.root / POST).is_file(), "the status post was not written"
+    assert not (site.root / POST).exists(), "a post announced a notice nobody was sent"
     blocker.unlink()
     site.ok("--now", SOON_AFTER, "send")
     site.exactly_once(site.outbox_recipients(), MONTHLY_TO)
+    assert (site.root / POST).is_file(), "the status post was not written once it was sent"
 
 
 def test_a_recipient_sendgrid_rejects_is_failed_and_the_rest_is_sent(

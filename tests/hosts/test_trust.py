@@ -468,3 +468,47 @@ def test_a_host_whose_clock_is_off_refuses_to_send(
     )  # fmt: skip
     assert in_step.returncode == 0, in_step.stderr  # a minute is within bounds
     assert {a for _, a in host.outbox()} == MONTHLY_TO
+
+
+# -- hosts that disagree ----------------------------------------------------------------------
+
+EXTRA = "Eps,EPS-1,Flo,,flo@eps.example,,maintenance,*,"
+
+
+def ctmaint_run(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(os.sys.executable).parent / "ctmaint"), *args],
+        cwd=host.folder, env=host.env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_hosts_with_other_contacts_are_told_and_a_waiting_row_says_why(
+    tmp_path: Path, database: str
+) -> None:
+    west, east = make_hosts(tmp_path, database, 2, CONTACTS)
+    write_contacts(west.folder, [*CONTACTS, EXTRA])  # only the west host lists Flo
+    west.run("--now", REMINDER, "send")
+    with connect(database) as db:  # type: ignore[attr-defined]
+        db.execute(  # as if the provider had deferred Flo's message
+            "UPDATE ctmaint.deliveries SET state = 'pending' WHERE recipient = 'flo@eps.example'"
+        )
+    dry = ctmaint_run(east, "--now", "2030-06-14T09:01:00-06:00", "send", "--dry-run")
+    run = ctmaint_run(east, "--now", "2030-06-14T09:01:00-06:00", "send")
+    assert run.returncode == 0, run.stderr
+    assert dry.stdout.strip().endswith("pending 1")
+    assert run.stdout.strip().endswith("pending 1")
+    why = f"{MONTHLY}/week-before: 1 recipient listed by host "
+    for result in (dry, run):
+        assert any(why in line and "not this host's" in line for line in result.stderr.splitlines())
+    assert "hosts disagree: host " in run.stderr
+    assert "another contacts.csv than this host" in run.stderr
+    for host, other in ((west, east), (east, west)):
+        checked = ctmaint_run(host, "check")
+        assert checked.returncode == 1
+        assert str(other.folder) in checked.stderr
+        assert "contacts.csv" in checked.stderr
+    write_contacts(east.folder, [*CONTACTS, EXTRA])  # the same files again
+    east.run("--now", "2030-06-14T09:02:00-06:00", "send")
+    assert ctmaint_run(east, "check").returncode == 0
+    assert ctmaint_run(west, "--now", "2030-06-14T09:03:00-06:00", "send").returncode == 0
+    assert ctmaint_run(west, "check").returncode == 0
