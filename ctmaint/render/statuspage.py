@@ -11,6 +11,7 @@ provider zone's offset, as Statuspage writes them.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -188,7 +189,11 @@ def _updates(window: Window, policy: Policy, now: datetime) -> list[Json]:
     started; completed, or cancelled with the reason given."""
     text = f"{window.summary}\n\n{details(window, policy).text()}"
     announced = _Step("scheduled", "scheduled", text, window.created_at)
-    middle = [_changed(window, n) for n in window.notes if n.kind is not ChangeKind.CANCEL]
+    middle, seen = [], Counter[ChangeKind]()
+    for note in window.notes:
+        if note.kind is not ChangeKind.CANCEL:
+            seen[note.kind] += 1
+            middle.append(_changed(window, note, seen[note.kind]))
     last = []
     if window.cancelled:
         reasons = [n.text for n in window.notes if n.kind is ChangeKind.CANCEL]
@@ -209,11 +214,9 @@ def _updates(window: Window, policy: Policy, now: datetime) -> list[Json]:
     return updates[::-1]
 
 
-def _changed(window: Window, note: ChangeNote) -> _Step:
-    """The update of a move or an extension: still ``scheduled`` if made before the start.
-    Its id is ``<window id>/<change>``, then ``-2``, ``-3`` for later ones of that kind."""
-    same = [n for n in window.notes if n.kind is note.kind]
-    ordinal = same.index(note) + 1
+def _changed(window: Window, note: ChangeNote, ordinal: int) -> _Step:
+    """The update of the ``ordinal``-th move or extension: still ``scheduled`` if made before
+    the start. Its id is ``<window id>/<change>``, then ``-2``, ``-3`` for later ones."""
     status = "scheduled" if note.made_at < window.start else "in_progress"
     body = f"{BODIES[str(note.kind)]} {note.text}"
     return _Step(f"{note.kind}{'' if ordinal == 1 else f'-{ordinal}'}", status, body, note.made_at)

@@ -8,8 +8,9 @@ one observance per transition, each with a single onset and no RRULE, so there i
 for a client to expand. That onset is stated twice, as DTSTART and as an RDATE equal to it:
 Home Assistant's ``ical`` (reading a TZID it cannot map to its own zone database) expands
 an observance's RDATEs and RRULE only, so one with a DTSTART alone never takes effect and
-every time reads as UTC; ical.js and libical read the repeated onset as the one it is. Section 3.6.5 puts an observance's DTSTART in
-the offset in effect *before* the onset (TZOFFSETFROM): the Denver spring-forward onset is
+every time reads as UTC; ical.js (which misreads RDATEs listing other onsets) and icalendar
+read the repeated onset as the one it is. Section 3.6.5 puts an observance's DTSTART in the
+offset in effect *before* the onset (TZOFFSETFROM): the Denver spring-forward onset is
 02:00, not 03:00. The transitions come from the zone itself (zoneinfo), found by
 sampling once a day and bisecting to the second, so any IANA zone works.
 """
