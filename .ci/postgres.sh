@@ -9,6 +9,7 @@
 # `start` is idempotent: when the server is already up it prints the URL again. The temp folder
 # is remembered in ${TMPDIR:-/tmp}/ctmaint-pg.current (CTMAINT_PG_STATE overrides the path).
 # As root (CI) the server runs as the `postgres` OS user; as anyone else, as that user.
+# The role may create databases and roles (the tests make roles with schemas of their own).
 # Authentication is `trust` for the unix socket and 127.0.0.1; CTMAINT_PG_HOST_AUTH=scram-sha-256
 # makes TCP connections check the password instead.
 set -uo pipefail
@@ -211,7 +212,7 @@ cmd_start() {
 
     if ! as_pg "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir/sock" -p "$port" -U postgres \
         -d postgres \
-        -c "CREATE ROLE $ROLE LOGIN CREATEDB PASSWORD '$PASSWORD'" \
+        -c "CREATE ROLE $ROLE LOGIN CREATEDB CREATEROLE PASSWORD '$PASSWORD'" \
         -c "CREATE DATABASE $DATABASE OWNER $ROLE" >&2; then
         cmd_stop
         die "could not create the role and database"

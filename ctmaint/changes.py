@@ -80,16 +80,20 @@ class Add(Event):
     description: str
     justification: str
     urgent: bool = False
+    ended: bool = False  # recorded once it was over: the operator says so, so a typo is refused
 
     def check(self, policy: Policy, now: datetime) -> None:
-        """Validation of new work (there is no window yet)."""
-        check_span(self.start, self.end, now)
+        """Validation of new work (there is no window yet). Work may have begun; work that
+        has ended is taken only when marked ``ended``, and only inside the published span."""
+        check_span(self.start, self.end, now, self.ended)
+        if self.ended:
+            check_published(policy, self.end, now)
         check_length(self.start, self.end, policy.unscheduled.max_duration)
         check_products(policy, self.products)
         for name in ("summary", "description", "justification"):
             check_text(name, getattr(self, name), multiline=name != "summary")
         busy = _inside_avoided_hours(policy, self.start, self.end)
-        if busy is not None and not self.urgent:
+        if busy is not None and not self.urgent and not self.ended:  # done: nothing to avoid
             spec = policy.unscheduled
             raise ScheduleError(
                 f"unscheduled work should fall outside {spec.avoid_from:%H:%M}-"
@@ -126,7 +130,7 @@ class Add(Event):
             "summary": self.summary,
             "description": self.description,
             "justification": self.justification,
-        }
+        } | ({"ended": True} if self.ended else {})  # older records have no such key
 
 
 EDITABLE = ("summary", "description", "justification", "products", "impact")
@@ -353,6 +357,7 @@ def decode(kind: str, fields: Mapping[str, Any]) -> AnyEvent:
                     description=fields["description"],
                     justification=fields["justification"],
                     urgent=bool(fields.get("urgent", False)),
+                    ended=bool(fields.get("ended", False)),
                 )
             case ChangeKind.EDIT:
                 values = {
@@ -539,7 +544,10 @@ def check_changeable(window: Window, now: datetime) -> None:
         )
 
 
-def check_span(start: datetime, end: datetime, now: datetime) -> None:
+def check_span(start: datetime, end: datetime, now: datetime, ended: bool | None = None) -> None:
+    """The start and end are in range and in order, and the end is still to come. New work
+    says whether it has ``ended``: then its end must be past, and a past end without it is
+    refused with the way to record work already done."""
     for moment, name in ((start, "start"), (end, "end")):
         try:
             check_in_range(moment, f"the {name}")
@@ -549,9 +557,29 @@ def check_span(start: datetime, end: datetime, now: datetime) -> None:
         raise ScheduleError(
             f"the end {utc_z(end)} is not after the start {utc_z(start)}", subject="end"
         )
-    if end <= now:
+    past = f"the window would end at {utc_z(end)}, which is already past"
+    if end <= now and ended is None:
+        raise ScheduleError(past, subject="end")
+    if end <= now and ended is False:
         raise ScheduleError(
-            f"the window would end at {utc_z(end)}, which is already past", subject="end"
+            f"{past}; to record work that has already ended, mark it as ended", subject="ended"
+        )
+    if end > now and ended:
+        raise ScheduleError(
+            f"the window ends at {utc_z(end)}, which is not past yet, so it has not ended",
+            subject="ended",
+        )
+
+
+def check_published(policy: Policy, end: datetime, now: datetime) -> None:
+    """Work recorded after it ended must still be in the published span, or no feed, page
+    or notice would ever show it."""
+    oldest = now - timedelta(days=policy.days_back)
+    if end < oldest:
+        raise ScheduleError(
+            f"the window ended at {utc_z(end)}, before the {plural(policy.days_back, 'day')} "
+            "the feeds and status page show (policy: publish.days_back)",
+            subject="end",
         )
 
 

@@ -20,7 +20,6 @@ import typer
 from typer._click import exceptions as framework  # typer's own copy of click
 from typer.core import TyperCommand
 
-from ctmaint import quiet
 from ctmaint.clock import resolve_now
 from ctmaint.errors import CtmaintError, UsageError
 from ctmaint.text import plural
@@ -307,9 +306,12 @@ def build(
     from ctmaint import services
 
     result = services.build(_workspace(ctx), calendars, notices)
+    for note in result.notes:
+        typer.echo(f"ctmaint: {note}", err=True)
+    removed = f", {len(result.removed)} removed" if result.removed else ""
     typer.echo(
         f"built {plural(result.windows, 'window')}: {plural(len(result.written), 'file')} "
-        f"written, {result.unchanged} unchanged"
+        f"written, {result.unchanged} unchanged{removed}"
     )
 
 
@@ -360,16 +362,11 @@ def send(
         raise UsageError(f"{given} describes a dry run: give it with --dry-run")
     workspace = _workspace(ctx)
     name = transport.value if transport else None
-    if not dry_run:
-        tick = workspace.send_tick(name, notices, outbox)
-        line = tick and quiet.recall(tick, workspace.now)
-        if line:  # nothing can be due yet, and nothing changed: what the full run would say
-            typer.echo(line)
-            return
     from ctmaint import services
-    from ctmaint.render.listing import plan_record
 
     if dry_run and output is Format.json:
+        from ctmaint.render.listing import plan_record
+
         typer.echo(_json(plan_record(services.plan_send(workspace))))
         return
     with _progress_bar() as progress:
@@ -387,6 +384,14 @@ def send(
         )
     for problem in _collapse(report.left_out):
         typer.echo(f"ctmaint: left out until fixed: {problem}", err=True)
+    if report.left_out_rows:
+        typer.echo(
+            f"ctmaint: contacts left out: {report.left_out_rows} of {report.contact_rows} "
+            f"in {workspace.policy.contacts_path}, told nothing until their rows are fixed",
+            err=True,
+        )
+    for line in _collapse(report.nobody):
+        typer.echo(f"ctmaint: no recipients: {line}", err=True)
     for failure in _collapse(report.failures):
         typer.echo(f"ctmaint: failed: {failure}", err=True)
     if not report.stopped:  # when the provider is down, the line above says it all
@@ -394,7 +399,7 @@ def send(
             typer.echo(f"ctmaint: left for the next run: {line}", err=True)
     prefix = "dry run: would have " if dry_run else ""
     typer.echo(f"{prefix}{report.summary()}")
-    if report.failed or report.left_out:
+    if report.failed or report.left_out or report.nobody:
         raise typer.Exit(1)
 
 
@@ -510,11 +515,17 @@ def add(
     urgent: Annotated[
         bool, typer.Option("--urgent", help="Allow work inside the hours to avoid.")
     ] = False,
+    ended: Annotated[
+        bool,
+        typer.Option("--ended", help="Record work that has already ended (its end is past)."),
+    ] = False,
     by: By = None,
 ) -> None:
     """Add unscheduled maintenance; prints its id.
 
-    Customers using the products are told on the next `ctmaint send`.
+    Customers using the products are told on the next `ctmaint send`: of work to come, then
+    when it starts and completes; of work already under way, once, that it is in progress;
+    of work already over (--ended), once, that it was performed.
     """
     from ctmaint import services
     from ctmaint.changes import Add
@@ -543,6 +554,7 @@ def add(
         description=description,
         justification=justification,
         urgent=urgent,
+        ended=ended,
     )
     try:
         window = services.add(workspace, work, _by(by))
@@ -762,8 +774,7 @@ def main() -> None:
     from_env = os.environ.get("CTMAINT_DEBUG", "").strip().lower()
     debug = "--debug" in sys.argv[1:] or from_env in ("1", "true", "t", "yes", "y", "on")
     try:
-        with _only_the_command_named(sys.argv[1:]):
-            code = app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except framework.NoArgsIsHelpError as error:
         typer.echo(error.ctx.get_help() if error.ctx else "ctmaint --help")
         sys.exit(2)
@@ -802,23 +813,6 @@ def main() -> None:
     if code == 130:  # the framework turns Ctrl-C into this exit code
         _fail(_interrupted(), 130)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-@contextmanager
-def _only_the_command_named(args: list[str]) -> Iterator[None]:
-    """While the app runs, register only the command ``args`` name, when they name one
-    plainly: Typer builds every registered command before it runs one, and building
-    fifteen costs each cron tick a few milliseconds. With no plain command name (a typo,
-    --help, completion) every command stays, so help and suggestions see them all."""
-    registered = app.registered_commands
-    name = _command_name(args)
-    chosen = [c for c in registered if _name_of(c) == name]
-    if len(chosen) == 1 and not os.environ.get("_CTMAINT_COMPLETE"):
-        app.registered_commands = chosen
-    try:
-        yield
-    finally:
-        app.registered_commands = registered
 
 
 def _command_name(args: list[str]) -> str | None:
@@ -862,6 +856,7 @@ OPTIONS = {
     "until": "--until",
     "at": "--at",
     "urgent": "--urgent",
+    "ended": "--ended",
     "author": "--by",
     "notes": "--file",
     "days": "--days",

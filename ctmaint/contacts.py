@@ -3,6 +3,14 @@
 Columns (contract): organization,account,name,title,email,phone,roles,products,timezone.
 ``roles`` and ``products`` are ';'-separated; ``products`` may be ``*``. Every bad row is
 reported with its line number. Role ``maintenance`` receives notices.
+
+A contact is one line. The file is read as CSV (RFC 4180, strictly: text after a closing
+quote is refused; a quote inside an unquoted field is text, as spreadsheets read it), so a
+quoted field may span lines: such a row is one row, named by its first and last line, and
+left out because a field holds a line break. But a stray quote must not hide the rows
+below it: a row that spans lines and does not read as one row of the nine columns is
+its first line's unclosed quote, so that line alone is left out and reading goes on at the
+next line. Line numbers are the file's physical lines (CRLF, LF or CR ends one).
 """
 
 from __future__ import annotations
@@ -11,9 +19,10 @@ import csv
 import functools
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from ctmaint.errors import ContactsError, Problem
@@ -97,33 +106,104 @@ def parse_contacts(text: str, source: str, product_ids: frozenset[str] | None) -
 def split_contacts(
     text: str, source: str, product_ids: frozenset[str] | None
 ) -> tuple[list[Contact], list[Problem]]:
-    """The contacts of ``text`` and the problems of its bad rows (see read_contacts)."""
-    rows = csv.reader(io.StringIO(text, newline=""))
-    header = [cell.strip().lower() for cell in next(rows, [])]
-    if tuple(header) != COLUMNS:
+    """The contacts of ``text`` and the problems of its bad rows (see read_contacts).
+
+    Rows are read as CSV, so a quoted field may span lines; but a row that spans lines and
+    cannot be read (a quote opened and never closed, text after the closing quote, the
+    wrong number of fields) is taken to be a stray quote: its first line is a problem and
+    reading goes on at the next line, so one bad quote never swallows the rows after it.
+    Problems name physical lines (a row that spans lines: its first and last).
+    """
+    rows = _rows(io.StringIO(text.removeprefix("\ufeff"), newline="").readlines())
+    header = next(rows, None)
+    if header is None or tuple(c.strip().lower() for c in header.cells) != COLUMNS:
         raise ContactsError(
             [Problem(source, "line 1", f"the header must be exactly: {','.join(COLUMNS)}")]
         )
     problems: list[Problem] = []
     contacts: list[Contact] = []
-    try:
-        for cells in rows:
-            line = rows.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
-            found, contact = _contact(cells, line, source, product_ids)
-            problems.extend(found)
-            if contact is not None:
-                contacts.append(contact)
-    except csv.Error as error:  # a field over the csv module's limit (128 KiB), a NUL byte
-        problems.append(Problem(source, f"line {rows.line_num}", f"cannot be read: {error}"))
+    for row in rows:
+        if row.unreadable:
+            problems.append(Problem(source, row.where, f"cannot be read: {row.unreadable}"))
+            continue
+        if not any(cell.strip() for cell in row.cells):
+            continue  # a blank line
+        found, contact = _contact(row, source, product_ids)
+        problems.extend(found)
+        if contact is not None:
+            contacts.append(contact)
     return contacts, problems
 
 
+def rows_left_out(problems: Iterable[Problem]) -> int:
+    """How many rows ``problems`` (of read_contacts) are about: a row may have several."""
+    return len({(problem.file, problem.where) for problem in problems})
+
+
+class _Row(NamedTuple):
+    """One CSV row: its first and last physical line (1-based), and its cells or, when it
+    cannot be read, why."""
+
+    first: int
+    last: int
+    cells: list[str]
+    unreadable: str = ""
+
+    @property
+    def where(self) -> str:
+        return (
+            f"line {self.first}" if self.first == self.last else f"lines {self.first}-{self.last}"
+        )
+
+
+def _rows(lines: list[str]) -> Iterator[_Row]:
+    """The rows of ``lines`` (each with its line ending), read as strict CSV.
+
+    A row that spans lines is kept only if it reads as a row of len(COLUMNS) fields;
+    otherwise its first line (whose quote does not close on it) is an unreadable row and
+    reading starts again at the line after it.
+    """
+    start = 0
+    while start < len(lines):
+        reader = csv.reader(map(lines.__getitem__, range(start, len(lines))), strict=True)
+        first = start  # the index of the line the next row begins on
+        try:
+            for cells in reader:
+                last = start + reader.line_num - 1
+                if last > first and len(cells) != len(COLUMNS):
+                    break  # a quote that swallowed the lines below it
+                yield _Row(first + 1, last + 1, cells)
+                first = last + 1
+            else:
+                return
+        except csv.Error as error:
+            if start + reader.line_num - 1 == first:  # a row of one line
+                yield _Row(first + 1, first + 1, [], _why(str(error)))
+                start = first + 1
+                continue
+        yield _Row(first + 1, first + 1, [], _why("unexpected end of data"))
+        start = first + 1
+
+
+_QUOTING = 'put the whole field in quotes and write each " inside it as ""'
+
+
+def _why(error: str) -> str:
+    """The csv module's complaint about a row, as the operator would fix it."""
+    if error == "unexpected end of data":
+        return 'a quote (") opens a field and does not close on this line; close it there'
+
+    if error.startswith("',' expected after"):
+        return 'text follows the quote (") that closes a field; ' + _QUOTING
+    if error.startswith("field larger than field limit"):
+        return f"a field is longer than {csv.field_size_limit()} characters"
+    return error
+
+
 def _contact(
-    cells: list[str], line: int, source: str, product_ids: frozenset[str] | None
+    record: _Row, source: str, product_ids: frozenset[str] | None
 ) -> tuple[list[Problem], Contact | None]:
-    where = f"line {line}"
+    cells, where = record.cells, record.where
     if len(cells) != len(COLUMNS):
         return [Problem(source, where, f"has {len(cells)} fields; expected {len(COLUMNS)}")], None
     row = dict(zip(COLUMNS, (cell.strip() for cell in cells), strict=True))
@@ -133,7 +213,7 @@ def _contact(
         if not row[column]
     ]
     problems += [
-        Problem(source, where, f"column {column} {problem}; write it on one line")
+        Problem(source, where, f"column {column} {problem}; {_fix(problem)}")
         for column, value in row.items()
         if (problem := bad_character(value)) is not None
     ]
@@ -180,9 +260,13 @@ def _contact(
         roles=roles,
         products=products,
         zone=zone,
-        line=line,
+        line=record.first,
     )
     return [], contact
+
+
+def _fix(problem: str) -> str:
+    return "write it on one line" if "line break" in problem else "remove it"
 
 
 @functools.lru_cache(maxsize=1024)  # a few role and product lists repeat on every row

@@ -33,7 +33,6 @@ from ctmaint.ledger import Deliveries, Ledger, StateLocation
 from ctmaint.notices import Audience, Notice, Recipient, lookahead
 from ctmaint.policy import Policy
 from ctmaint.publish import write_atomic
-from ctmaint.quiet import send_lock_file
 from ctmaint.schedule import Window
 from ctmaint.sendplan import Deliver, Due, Expire, LedgerView, SendPlan, decide
 from ctmaint.text import plural
@@ -65,15 +64,13 @@ class SendReport:
     posts: int = 0
     stopped: str = ""  # why delivering stopped early (provider down, time budget used up)
     left_out: list[str] = field(default_factory=list)  # bad contacts.csv rows, not told
+    nobody: list[str] = field(default_factory=list)  # due notices with no one to send to
+    left_out_rows: int = 0  # how many rows those problems are about (a row may have several)
+    contact_rows: int = 0  # the rows of contacts.csv read, good and left out
     expired: list[tuple[str, int]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
-
-    @property
-    def quiet(self) -> bool:
-        """Whether the run did nothing and has nothing to say but its zero counts."""
-        return self == SendReport()
 
     def summary(self) -> str:
         expired = sum(count for _, count in self.expired)
@@ -161,6 +158,7 @@ class Run:
 
     deadline: float
     progress: Callable[[int], None] = lambda handled: None
+    still_held: Callable[[], bool] = lambda: True  # the send lock (a shared state's can go)
 
 
 def send(
@@ -282,6 +280,11 @@ def _deliver(
             for start in range(0, len(group), transport.batch_size):
                 if clock.monotonic() >= run.deadline:
                     report.stopped = "the run's time budget is used up"
+                elif not run.still_held():
+                    report.stopped = (
+                        "the send lock was lost (its database session ended), so another run "
+                        "may have begun: this one stopped claiming"
+                    )
                 if report.stopped:
                     return
                 batch = group[start : start + transport.batch_size]
@@ -468,8 +471,11 @@ def _write_index(
 
 
 @contextmanager
-def send_lock(state: StateLocation, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
-    """Hold the send lock of ``state``; yields False if another run kept it for ``wait_s``.
+def send_lock(
+    state: StateLocation, wait_s: float = LOCK_WAIT_S
+) -> Iterator[Callable[[], bool] | None]:
+    """Hold the send lock of ``state``: yields a function that tells whether it is still
+    held, or None if another run kept it for ``wait_s``.
 
     For a SQLite file, a lock file beside it (the kernel releases it if the process dies);
     for a shared PostgreSQL state, an advisory lock in the database, so one run at a time
@@ -499,12 +505,17 @@ def send_lock(state: StateLocation, wait_s: float = LOCK_WAIT_S) -> Iterator[boo
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    yield False
+                    yield None
                     return
                 time.sleep(0.05)
-        yield True
+        yield lambda: True  # the kernel holds it until this process ends
     finally:
         os.close(handle)  # closing releases the lock
+
+
+def send_lock_file(state: Path) -> Path:
+    """The file beside a SQLite state that a running `send` holds locked."""
+    return state.with_name(state.name + ".send.lock")
 
 
 class AnotherRunError(CtmaintError):

@@ -76,6 +76,14 @@ class StateError(CtmaintError):
     """The state database cannot be opened or is newer than this ctmaint."""
 
 
+class StateBusy(StateError):
+    """Another session held the state's write lock past the wait bound: nothing changed."""
+
+
+class ConnectionLost(StateError):
+    """The connection to a shared state went mid-command: what was committed is kept."""
+
+
 class PublishError(CtmaintError):
     """Files cannot be written (a full disk, a folder without write permission)."""
 

@@ -14,9 +14,9 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,11 @@ class Dialect:
     placeholder: str
     serial: str  # an auto-numbered primary key
     begin: tuple[str, ...]  # statements that open a write transaction holding the write lock
+    # The error to raise instead of a driver's (a lost connection, a lock wait past its
+    # bound), given the error and the state as messages name it; None: raise it as it is.
+    translate: Callable[[Exception, str], Exception | None] = field(
+        default=lambda error, location: None
+    )
 
     def sql(self, text: str) -> str:
         text = text.replace("{serial}", self.serial)
@@ -139,16 +144,29 @@ class Ledger:
 
     def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
         """Run one statement; the cursor (iterable rows, ``fetchone``, ``rowcount``)."""
-        return self.db.execute(self.dialect.sql(sql), tuple(parameters))
+        with self._translated():
+            return self.db.execute(self.dialect.sql(sql), tuple(parameters))
 
     def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> int:
         """Run one statement per row; the number of rows changed in all."""
-        cursor = self.db.cursor()
+        with self._translated():
+            cursor = self.db.cursor()
+            try:
+                cursor.executemany(self.dialect.sql(sql), [tuple(row) for row in rows])
+                return int(cursor.rowcount)
+            finally:
+                cursor.close()
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """The driver's errors that mean something to the user, as :class:`StateError`."""
         try:
-            cursor.executemany(self.dialect.sql(sql), [tuple(row) for row in rows])
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+            yield
+        except Exception as error:
+            found = self.dialect.translate(error, str(self.path))
+            if found is None:
+                raise
+            raise found from None
 
     @property
     def schema_version(self) -> int:
@@ -187,16 +205,17 @@ class Ledger:
                 self._depth -= 1
             return
         for statement in self.dialect.begin:
-            self.db.execute(statement)
+            self.execute(statement)
         self._depth = 1
         try:
             yield self
         except BaseException:
             self._depth = 0
-            self.db.execute("ROLLBACK")
+            with suppress(Exception):  # a lost connection has nothing to roll back
+                self.db.execute("ROLLBACK")
             raise
         self._depth = 0
-        self.db.execute("COMMIT")
+        self.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -254,6 +273,7 @@ def open_sqlite(path: Path) -> Ledger:
     ledger = Ledger(connection, path)
     try:
         migrate(ledger)
+        refuse_if_moved(ledger)
     except sqlite3.DatabaseError as error:
         connection.close()
         raise damaged(path, error) from None
@@ -261,6 +281,22 @@ def open_sqlite(path: Path) -> Ledger:
         connection.close()
         raise
     return ledger
+
+
+MOVED_KEY = "moved_to"  # set by migrate-state: the shared state this ledger now lives in
+
+
+def refuse_if_moved(ledger: Ledger) -> None:
+    """StateError if ``ledger`` was copied into a shared state by `migrate-state`: a cron
+    job still pointing here must not send what the shared state sends too."""
+    row = ledger.execute("SELECT value FROM settings WHERE key = ?", (MOVED_KEY,)).fetchone()
+    if row is not None:
+        raise StateError(
+            f"the state database {ledger.path} was moved by `ctmaint migrate-state` to "
+            f"{row[0]}: use --state with that URL (and stop any cron job that still names "
+            "this file)",
+            subject="state",
+        )
 
 
 def open_sqlite_snapshot(path: Path) -> Ledger:
@@ -402,8 +438,31 @@ def _create_whole(path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
+LEDGER_ID_KEY = "ledger_id"  # the ledger's identity: `check` names it on every host
+
+
+def ledger_id(ledger: Ledger) -> str | None:
+    """The identity recorded in ``ledger`` when it was made (or first opened by a ctmaint
+    that knows identities); None in a ledger nobody has written."""
+    row = ledger.execute("SELECT value FROM settings WHERE key = ?", (LEDGER_ID_KEY,)).fetchone()
+    return str(row[0]) if row else None
+
+
 def migrate(ledger: Ledger) -> None:
-    """Bring ``ledger`` to the current schema, one transaction per step."""
+    """Bring ``ledger`` to the current schema, one transaction per step, and give it an
+    identity if it has none."""
+    _migrate_schema(ledger)
+    if ledger_id(ledger) is None:
+        import uuid
+
+        with ledger.transaction():
+            ledger.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (LEDGER_ID_KEY, uuid.uuid4().hex[:16]),
+            )
+
+
+def _migrate_schema(ledger: Ledger) -> None:
     target = len(MIGRATIONS)
     if ledger.schema_version > target:
         raise StateError(
@@ -633,6 +692,15 @@ class Deliveries:
             ledger.execute(
                 "INSERT INTO posts VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (notice_id, window_id, stage, status, title, path, _utc(posted_at)),
+            )
+
+    def refile_posts(self, posts: Iterable[tuple[str, str, str]]) -> None:
+        """Record, in one transaction, each ``(notice id, path, title)``: where a post's file
+        now is and the title it has there (:mod:`ctmaint.postfiles`)."""
+        with self.ledger.transaction() as ledger:
+            ledger.executemany(
+                "UPDATE posts SET path = ?, title = ? WHERE notice_id = ?",
+                [(path, title, notice_id) for notice_id, path, title in posts],
             )
 
     def posts(self) -> list[dict[str, str]]:

@@ -51,11 +51,27 @@ class Notice:
         suffix = f"-{self.ordinal}" if self.ordinal > 1 else ""
         return f"{self.window.id}/{self.stage}{suffix}"
 
-    def is_due(self, now: datetime) -> bool:
-        return self.due <= now < self.expires
+    @property
+    def status(self) -> WindowStatus:
+        """The window's status as the notice tells it (an announce says what it found)."""
+        if self.stage is Stage.ANNOUNCE:
+            return announced_status(self.window)
+        return STAGE_STATUS[self.stage]
+
+    @property
+    def post_path(self) -> str:
+        """Its status post's file under notices/ (see :func:`post_path`)."""
+        return post_path(self.id)
 
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires
+
+
+def post_path(notice_id: str) -> str:
+    """The status post of ``notice_id`` under notices/: ``posts/<window id>--<stage>.md``,
+    the stage as in the id, so every notice has its own file (``--reschedule-2.md``)."""
+    window_id, _, stage = notice_id.rpartition("/")
+    return f"posts/{window_id}--{stage}.md"
 
 
 @dataclass(frozen=True)
@@ -90,8 +106,30 @@ class Audience:
 
 
 def stages_of(policy: Policy, window: Window) -> tuple[Stage, ...]:
+    """The stages of ``window``'s notices. Work announced once it had begun is not told
+    again that it began; work recorded once it had ended, not that it ended: its announce
+    says so (see :func:`announced_status`), so each recipient hears of it in order."""
     spec = policy.calendars.get(window.calendar)
-    return spec.notices if spec is not None else policy.unscheduled.notices
+    stages = spec.notices if spec is not None else policy.unscheduled.notices
+    if Stage.ANNOUNCE not in stages:
+        return stages
+    status = announced_status(window)
+    told = {
+        WindowStatus.IN_PROGRESS: {Stage.START},
+        WindowStatus.COMPLETED: {Stage.START, Stage.COMPLETE},
+    }
+    return tuple(stage for stage in stages if stage not in told.get(status, ()))
+
+
+def announced_status(window: Window) -> WindowStatus:
+    """What the announce of ``window`` says, from when the work was recorded: that it will
+    happen, that it is under way (recorded after it began), or that it was performed
+    (recorded after it ended)."""
+    if window.created_at >= window.end:
+        return WindowStatus.COMPLETED
+    if window.created_at >= window.start:
+        return WindowStatus.IN_PROGRESS
+    return WindowStatus.SCHEDULED
 
 
 def plan(policy: Policy, windows: Iterable[Window]) -> list[Notice]:
@@ -113,7 +151,9 @@ def notice_for(policy: Policy, window: Window, stage: Stage) -> Notice | None:
         due = _lead_due(policy.stages[stage], window, policy.zone)
         return Notice(window, stage, due, start)
     if stage is Stage.ANNOUNCE:
-        return Notice(window, stage, window.created_at.astimezone(UTC), end)
+        made = window.created_at.astimezone(UTC)
+        # work recorded once it had ended is still worth telling for as long as a completion
+        return Notice(window, stage, made, made + COMPLETE_GRACE if made >= end else end)
     if stage is Stage.START:
         return Notice(window, stage, start, end)
     if stage is Stage.COMPLETE:

@@ -5,18 +5,37 @@ over the old one, so readers see the old bytes or the new, never half a file. Fi
 whose bytes have not changed are left alone (their mtime too, which keeps HTTP caches
 and If-Modified-Since honest). A set of files (:func:`write_tree`) is written whole: every
 new file is staged first, and only when all are on disk are they renamed into place.
+
+`build`'s set is whole too (:func:`publish_trees`): each folder it writes holds a record of
+the files it wrote there, :data:`MANIFEST`, with each file's SHA-256. The next build removes,
+in the same all-or-nothing swap, every file the record lists that it no longer writes (a
+window skipped or gone out of the published span, a product or calendar removed) and whose
+bytes are still those build wrote. A file no record lists (the folder's README, a favicon,
+the posts `send` writes) is never touched; a listed file someone changed since is left in
+place, named, and no longer listed. The record lives in the folder, not in the state, so it
+travels with the folder (copied, rsynced, given to --calendars on another host) and each
+folder answers only for what was written into it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 PUBLIC, PRIVATE = 0o644, 0o600
 _TEMPORARY = ".tmp"
+MANIFEST = ".ctmaint-build.json"  # in each folder build writes: what it wrote there
+_ABOUT = (
+    "The files `ctmaint build` wrote in this folder, with their SHA-256. The next build "
+    "removes those it no longer writes, if unchanged; files not listed are never touched."
+)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = PUBLIC) -> bool:
@@ -45,8 +64,11 @@ def write_tree(root: Path, files: Mapping[str, bytes]) -> list[Path]:
     return write_trees({root: files})
 
 
-def write_trees(trees: Mapping[Path, Mapping[str, bytes]]) -> list[Path]:
-    """:func:`write_tree` for several roots as one set (calendars/ and notices/ together)."""
+def write_trees(
+    trees: Mapping[Path, Mapping[str, bytes]], remove: Sequence[Path] = ()
+) -> list[Path]:
+    """:func:`write_tree` for several roots as one set (calendars/ and notices/ together);
+    the files in ``remove`` are removed in the same swap, all or nothing with the rest."""
     changed = [
         root / relative
         for root, files in trees.items()
@@ -62,29 +84,131 @@ def write_trees(trees: Mapping[Path, Mapping[str, bytes]]) -> list[Path]:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
         raise
-    _swap(staged)
+    _swap(staged, remove)
     return changed
 
 
-def _swap(staged: list[tuple[Path, Path]]) -> None:
-    """Rename each staged file over its target, all or none.
+@dataclass
+class Published:
+    """What :func:`publish_trees` did: files written, files removed, and why any file an
+    earlier build wrote and this one does not was left in place."""
 
-    Before the first rename every target that exists is hard-linked to a backup name; if a
-    rename fails (a target made immutable, a folder gone read-only), the targets already
-    replaced get their old bytes back and the new ones are removed, so readers never see a
-    mix of two builds.
+    written: list[Path] = field(default_factory=list)
+    removed: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def publish_trees(trees: Mapping[Path, Mapping[str, bytes]]) -> Published:
+    """Write each ``folder -> files`` as build's whole set in that folder, with its
+    :data:`MANIFEST`, and remove what the previous set held and this one does not (see the
+    module docstring); all of it one swap: on failure every folder is left as it was."""
+    published = Published()
+    whole: dict[Path, dict[str, bytes]] = {}
+    for root, files in trees.items():
+        earlier = _read_manifest(root, published.notes)
+        published.removed += _stale(root, earlier, files, published.notes)
+        whole[root] = {**files, MANIFEST: _manifest(files)}
+    if published.removed:  # one folder inside the other: the other may write it now
+        writing = {(root / rel).resolve() for root, files in whole.items() for rel in files}
+        published.removed = [path for path in published.removed if path.resolve() not in writing]
+    published.written = write_trees(whole, published.removed)
+    return published
+
+
+def _manifest(files: Mapping[str, bytes]) -> bytes:
+    digests = {relative: _digest(data) for relative, data in sorted(files.items())}
+    return (json.dumps({"about": _ABOUT, "files": digests}, indent=1) + "\n").encode()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_manifest(root: Path, notes: list[str]) -> dict[str, str]:
+    """``relative path -> SHA-256`` of what the last build wrote in ``root``; empty if no
+    build recorded one (a new folder, or a build before the record existed)."""
+    path = root / MANIFEST
+    try:
+        files = json.loads(path.read_bytes())["files"]
+        if isinstance(files, dict) and all(isinstance(v, str) for v in files.values()):
+            return {str(relative): digest for relative, digest in files.items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    notes.append(
+        f"{path} is not the record build writes; files an earlier build wrote in {root} "
+        "and this one does not are left in place"
+    )
+    return {}
+
+
+def _stale(
+    root: Path, earlier: Mapping[str, str], files: Mapping[str, bytes], notes: list[str]
+) -> list[Path]:
+    """The files under ``root`` the last build wrote, this one does not, and nobody has
+    changed since; a changed one is named in ``notes`` and left."""
+    stale = []
+    inside = root.resolve()
+    for relative, digest in sorted(earlier.items()):
+        if relative in files or not _plain_relative(relative):
+            continue
+        path = root / relative
+        try:
+            if not stat.S_ISREG(path.lstat().st_mode):
+                continue  # a folder or a link put there since: not build's file
+            if not path.resolve().is_relative_to(inside):
+                notes.append(f"left {path}: a link leads out of {root} to it")
+                continue
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # gone already
+        except OSError:
+            data = b""
+        if _digest(data) == digest:
+            stale.append(path)
+        else:
+            notes.append(
+                f"left {path}: build no longer writes it, but it changed since build wrote "
+                "it; remove it if it is not wanted"
+            )
+    return stale
+
+
+def _plain_relative(relative: str) -> bool:
+    """Whether ``relative`` names a file inside the folder, as build writes paths."""
+    pure = PurePosixPath(relative)
+    return (
+        str(pure) == relative
+        and not pure.is_absolute()
+        and all(part not in ("", ".", "..") for part in pure.parts)
+        and relative != MANIFEST
+    )
+
+
+def _swap(staged: list[tuple[Path, Path]], removed: Sequence[Path] = ()) -> None:
+    """Rename each staged file over its target and remove each file in ``removed``, all or
+    none.
+
+    Before the first rename every target that exists, and every file to remove, is
+    hard-linked to a backup name; if a rename or a removal fails (a target made immutable,
+    a folder gone read-only), the files already replaced or removed get their old bytes
+    back and the new ones are removed, so readers never see a mix of two builds.
     """
     backups: list[tuple[Path, Path | None]] = []
-    swapped: list[Path] = []
+    done: set[Path] = set()
     try:
-        for _, path in staged:
+        for path in [*(target for _, target in staged), *removed]:
             backups.append((path, _backup(path)))
         for temporary, path in staged:
             os.replace(temporary, path)
-            swapped.append(path)
+            done.add(path)
+        for path in removed:
+            os.unlink(path)
+            done.add(path)
     except BaseException:
         for path, backup in backups:
-            if path not in swapped:
+            if path not in done:
                 continue
             if backup is None:
                 path.unlink(missing_ok=True)

@@ -22,14 +22,14 @@ transport refused it outright.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ctmaint.changes import Change, change_notices
 from ctmaint.contacts import Contact
 from ctmaint.ledger import DeliveryRow, RowKey
-from ctmaint.notices import ContactBook, Notice, Recipient, lookahead, plan
+from ctmaint.notices import ContactBook, Notice, Recipient, plan
 from ctmaint.policy import Policy
 from ctmaint.schedule import Window, on_status_page
 from ctmaint.vocabulary import DeliveryState, Stage
@@ -89,12 +89,7 @@ class SendPlan:
     give_up: tuple[RowKey, ...]
     cancel: tuple[RowKey, ...]
     steps: tuple[Step, ...]
-
-    @property
-    def idle(self) -> bool:
-        """Whether carrying out the plan changes nothing: no step, no row to settle."""
-        return not (self.recover or self.resend_uncertain or self.give_up or self.cancel
-                    or self.steps)  # fmt: skip
+    nobody: tuple[Notice, ...] = ()  # due, still meaningful, and no one to send them to
 
     @property
     def deliveries(self) -> int:
@@ -142,31 +137,31 @@ def decide(
     ledger = _Ledger.of(view.rows)
     book = ContactBook(contacts)
     steps: list[Step] = []
+    nobody: list[Notice] = []
     for due in due_notices(policy, windows, changes, book, ledger, now):
         step = _step(policy, due, ledger, state, view.posted, epoch, now)
         if step is not None:
             steps.append(step)
+        if reaches_nobody(due.notice, len(due.recipients), ledger.by_notice, now):
+            nobody.append(due.notice)
     return SendPlan(
-        epoch, tuple(recover), tuple(resend), tuple(give_up), tuple(cancel), tuple(steps)
+        epoch,
+        tuple(recover),
+        tuple(resend),
+        tuple(give_up),
+        tuple(cancel),
+        tuple(steps),
+        tuple(nobody),
     )
 
 
-def next_moment(
-    policy: Policy,
-    windows: Sequence[Window],
-    changes: Sequence[Change],
-    now: datetime,
-    limit: datetime,
-) -> datetime:
-    """The first time after ``now`` at which a notice of ``windows`` comes due or expires,
-    or a window enters or leaves the span a send looks at, or ``limit`` if none does
-    before. Until then no new notice is due, so a plan that is empty at ``now`` stays empty
-    while nothing else changes (see :mod:`ctmaint.quiet`)."""
-    ahead, back = lookahead(policy), timedelta(days=policy.days_back)
-    notices = plan(policy, windows) + change_notices(policy, windows, changes)
-    moments = [moment for n in notices for moment in (n.due, n.expires)]
-    moments += [moment for w in windows for moment in (w.start - ahead, w.end + back)]
-    return min((moment for moment in moments if now < moment < limit), default=limit)
+def reaches_nobody(
+    notice: Notice, recipients: int, rows: Mapping[str, Sequence[str]], now: datetime
+) -> bool:
+    """Whether ``notice``, still meaningful at ``now``, has nobody to go to: it is addressed
+    by product (not to those told of a change, who may rightly be nobody), no contact uses
+    them, and no row of it exists. A problem, not a success: the contacts are wrong."""
+    return not (notice.to_told or recipients or notice.is_expired(now) or rows.get(notice.id))
 
 
 def _step(

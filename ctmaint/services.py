@@ -6,13 +6,13 @@ Nothing here prints or exits; results are returned as data for the CLI to show.
 from __future__ import annotations
 
 import os
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ctmaint import changes, clock, dispatch, quiet, sendplan
+from ctmaint import changes, clock, dispatch, postfiles, sendplan
 from ctmaint.changes import (
     Add,
     Cancel,
@@ -26,7 +26,7 @@ from ctmaint.changes import (
     check_author,
     decode_stored,
 )
-from ctmaint.contacts import Contact, load_contacts
+from ctmaint.contacts import Contact, load_contacts, rows_left_out
 from ctmaint.delivery import Transport
 from ctmaint.dispatch import SendReport
 from ctmaint.errors import (
@@ -35,14 +35,18 @@ from ctmaint.errors import (
     Problem,
     PublishError,
     ScheduleError,
+    StateBusy,
     StateError,
     UsageError,
     os_reason,
 )
 from ctmaint.ledger import (
+    LEDGER_ID_KEY,
+    MOVED_KEY,
     Changes,
     Deliveries,
     DeliveryRow,
+    Ledger,
     StateLocation,
     WindowTaken,
 )
@@ -55,13 +59,15 @@ from ctmaint.policy import (
     embedded_policy_text,
     example_contacts_text,
 )
-from ctmaint.publish import remove_stale_temporaries, write_trees
-from ctmaint.reports import History, HistoryEntry, PlannedNotice
+from ctmaint.publish import publish_trees, remove_stale_temporaries, write_trees
 from ctmaint.schedule import Window, elapsed_end, windows_between
 from ctmaint.text import plural
 from ctmaint.times import format_duration, human_local
 from ctmaint.vocabulary import WAITING, DeliveryState, Impact, Stage
 from ctmaint.workspace import CONTACTS_FILE, POLICY_FILE
+
+if TYPE_CHECKING:  # reports are built by `notices` and `history`, not on a cron tick
+    from ctmaint.reports import History, HistoryEntry, PlannedNotice
 from ctmaint.workspace import Workspace as Workspace  # where the tests find it
 
 
@@ -84,6 +90,8 @@ class BuildResult:
     windows: int
     written: list[Path]
     unchanged: int
+    removed: list[Path]  # files an earlier build wrote that this one no longer writes
+    notes: list[str]  # why a file an earlier build wrote was left in place
 
 
 def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> BuildResult:
@@ -108,14 +116,17 @@ def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> Build
         posts = Deliveries(ledger).posts()  # index.json lists what `send` posted
     notices = notice_files(windows, policy, now, horizon, posts, workspace.changes)
     try:
-        written = write_trees({calendars_dir: calendars, notices_dir: notices})
+        done = publish_trees({calendars_dir: calendars, notices_dir: notices})
     except OSError as error:
         where = error.filename or f"{calendars_dir} or {notices_dir}"
         raise PublishError(
             f"cannot write {where} ({os_reason(error)}); the previous feeds and status files "
             "are unchanged"
         ) from None
-    return BuildResult(len(windows), written, len(calendars) + len(notices) - len(written))
+    total = len(calendars) + len(notices) + 2  # and the record of each folder
+    return BuildResult(
+        len(windows), done.written, total - len(done.written), done.removed, done.notes
+    )
 
 
 def upcoming(workspace: Workspace, days: int, products: tuple[str, ...] = ()) -> list[Window]:
@@ -179,8 +190,12 @@ def check(workspace: Workspace) -> CheckReport:
     notes.append(contacts_note(policy, contacts))
     if workspace.shared:  # a shared state must be reachable from this host
         try:
-            with workspace.reading():
-                notes.append(f"state: {masked_state(workspace.state)} is reachable")
+            from ctmaint.postgres import identify
+
+            with workspace.reading() as ledger:
+                notes.append(
+                    f"state: {masked_state(workspace.state)} is reachable: {identify(ledger)}"
+                )
         except StateError as error:
             return CheckReport([Problem("state", "", str(error))], notes)
     if policy.provider.transport == "sendgrid" and not os.environ.get("SENDGRID_API_KEY"):
@@ -254,17 +269,33 @@ def send(
 ) -> SendReport:
     """The cron entry point: deliver and post every due notice (see :mod:`ctmaint.sendplan`
     for what is decided and :mod:`ctmaint.dispatch` for how it is carried out)."""
-    policy, now = workspace.policy, workspace.now
-    contacts = workspace.contacts  # read before anything is claimed; bad rows left out
-    left_out = [str(problem) for problem in workspace.contact_problems]
-    start, end = dispatch.span(policy, now)
+    _ = workspace.contacts  # read before anything is claimed; bad rows left out
     if dry_run:
-        report = dispatch.describe(plan_send(workspace), verbose)
-        report.left_out = left_out
+        plan = plan_send(workspace)
+        report = dispatch.describe(plan, verbose)
+        _note_left_out(report, workspace)
+        report.nobody = nobody_told(workspace, plan.nobody)
         return report
-    transport = make_transport(transport_name or policy.provider.transport, workspace, outbox)
-    with dispatch.send_lock(workspace.state) as locked:
-        if not locked:
+    name = transport_name or workspace.policy.provider.transport
+    transport = make_transport(name, workspace, outbox)
+    try:
+        return _send(workspace, transport, notices_dir, progress)
+    except StateBusy as error:  # another session holds the write lock: leave as for ours
+        raise dispatch.AnotherRunError(str(error)) from None
+
+
+def _send(
+    workspace: Workspace,
+    transport: Transport,
+    notices_dir: Path,
+    progress: ProgressStart | None,
+) -> SendReport:
+    """:func:`send`, once the transport is made: under the send lock, plan and carry out."""
+    policy, now = workspace.policy, workspace.now
+    contacts = workspace.contacts
+    start, end = dispatch.span(policy, now)
+    with dispatch.send_lock(workspace.state) as held:
+        if held is None:
             raise dispatch.AnotherRunError(
                 "another `ctmaint send` on this state database is still running; "
                 "this run did nothing"
@@ -274,38 +305,42 @@ def send(
         ledger = workspace.ledger
         windows = notice_windows(workspace, start, end)
         plan = dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
-        tick = workspace.send_tick(transport_name, notices_dir, outbox)
-        if tick is not None and not plan.idle:
-            with ledger.transaction():
-                quiet.forget(ledger)
         run = dispatch.Run(clock.monotonic() + policy.send.time_budget.total_seconds())
+        run.still_held = held
         if progress is not None and plan.deliveries:
             run.progress = progress(plan.deliveries)
         report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
-        report.left_out = left_out
-        if tick is not None and plan.idle and report.quiet:
-            try:
-                _remember_quiet(workspace, tick, report.summary())
-            except (OSError, sqlite3.Error):
-                pass  # the run did its work; without a record the next tick does it again
+        _note_left_out(report, workspace)
+        report.nobody = nobody_told(workspace, plan.nobody)
+        postfiles.refile(Deliveries(ledger), policy, workspace.changes, notices_dir, now, report)
         return report
 
 
-def _remember_quiet(workspace: Workspace, tick: quiet.Tick, line: str) -> None:
-    """Record that this run had nothing to do, and until when nothing can come due
-    (see :mod:`ctmaint.quiet`): the next ticks until then skip the work."""
-    policy, now, log = workspace.policy, workspace.now, workspace.changes
-    start, end = dispatch.span(policy, now)
-    ahead = notice_windows(workspace, start, end + quiet.LONGEST)
-    until = sendplan.next_moment(policy, ahead, log, now, now + quiet.LONGEST)
-    ledger = workspace.ledger
-    with ledger.transaction():
-        marks = quiet.state_marks(ledger)
-        last_change, waiting = marks[1], marks[-1]
-        if waiting or last_change != max((c.seq for c in log), default=0):
-            return  # something changed while this run planned: the next run looks again
-        found = quiet.digest(tick, workspace.inputs, marks)
-        quiet.remember(ledger, quiet.Record(found, now, until, line, tuple(workspace.inputs)))
+def nobody_told(workspace: Workspace, notices: Sequence[Notice]) -> list[str]:
+    """One line per due notice that reaches no one, naming it and why: the contacts file is
+    missing, lists no one who can be read, or names no maintenance contact of an
+    organization using the window's products."""
+    path = workspace.policy.contacts_path
+
+    def why(notice: Notice) -> str:
+        if not path.exists():
+            return f"{path} does not exist"
+        if not workspace.contacts:
+            return f"{path} lists no contact that can be read"
+        used = " or ".join(notice.window.products)
+        return f"no maintenance contact in {path} is of an organization using {used}"
+
+    return [f"{notice.id} reached no one: {why(notice)}" for notice in notices]
+
+
+def _note_left_out(report: dispatch.SendReport, workspace: Workspace) -> None:
+    """Put the rows of contacts.csv left out into ``report``: each problem, and how many
+    rows of how many were left out (nothing when none was)."""
+    problems = workspace.contact_problems
+    if problems:
+        report.left_out = [str(problem) for problem in problems]
+        report.left_out_rows = rows_left_out(problems)
+        report.contact_rows = len(workspace.contacts) + report.left_out_rows
 
 
 def plan_send(workspace: Workspace) -> sendplan.SendPlan:
@@ -334,6 +369,8 @@ def make_transport(name: str, workspace: Workspace, outbox: Path | None = None) 
 def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
     """Notices due from a week ago to ``days`` ahead, with recipients and ledger state,
     and, further back, every notice the next `send` will report as expired."""
+    from ctmaint.reports import PlannedNotice
+
     check_days(days)
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts
@@ -363,8 +400,10 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
         if total == 0 and notice.due < first:
             continue  # nobody to tell, so `send` reports nothing
         state = notice_state(notice, counts, now)
-        if total == 0 and notice.due <= now and state == "pending":
-            state = "sent"  # nobody to tell: nothing is waiting
+        if total == 0 and not notice.to_told:
+            state = NO_RECIPIENTS  # a problem `send` reports: the contacts are wrong
+        elif total == 0 and notice.due <= now and state == "pending":
+            state = "sent"  # nobody was told of the window, so nobody needs telling
         shown.append(PlannedNotice(notice, total, state))
     return shown
 
@@ -375,6 +414,7 @@ def check_days(days: int) -> None:
 
 
 MAX_DAYS = 3660
+NO_RECIPIENTS = "no recipients"  # the state `notices` shows for a notice nobody would get
 
 
 def notice_state(notice: Notice, counts: dict[str, int], now: datetime) -> str:
@@ -396,6 +436,8 @@ def notice_state(notice: Notice, counts: dict[str, int], now: datetime) -> str:
 def history(workspace: Workspace) -> History:
     """What was sent, to how many, when, and what failed, per notice (oldest first), and
     every operator change."""
+    from ctmaint.reports import History
+
     with workspace.reading() as ledger:
         rows = Deliveries(ledger).rows()
     by_notice: dict[str, list[DeliveryRow]] = {}
@@ -405,6 +447,8 @@ def history(workspace: Workspace) -> History:
 
 
 def _history_entry(notice_id: str, group: list[DeliveryRow]) -> HistoryEntry:
+    from ctmaint.reports import HistoryEntry
+
     sent_times = sorted(r.sent_at for r in group if r.sent_at)
     return HistoryEntry(
         notice_id=notice_id,
@@ -570,8 +614,13 @@ _TABLES = {
 
 def migrate_state(workspace: Workspace, url: str) -> dict[str, int]:
     """Copy the SQLite state of ``workspace`` into the empty PostgreSQL database at
-    ``url``, in one transaction: every change (with its number), delivery, post and setting.
-    Refuses a target that already holds records; changes nothing in the source."""
+    ``url``, in one transaction: every change (with its number), delivery, post and setting,
+    the ledger's identity included; then mark the SQLite file as moved, so that a cron job
+    still naming it refuses to send.
+
+    Holds the SQLite state's send lock throughout (waiting as a second `send` does, then
+    refusing), and refuses rows in flight, which only a send on the old state can settle.
+    """
     from ctmaint import postgres
 
     if workspace.shared:
@@ -580,12 +629,54 @@ def migrate_state(workspace: Workspace, url: str) -> dict[str, int]:
         postgres.check_url(url)
     except StateError as error:
         raise UsageError(str(error), subject="to") from None
-    with workspace.reading() as source:
-        rows = {table: list(source.execute(f"SELECT {cols} FROM {table}")) for table, cols in
-                _TABLES.items()}  # fmt: skip
+    with dispatch.send_lock(workspace.state) as held:
+        if held is None:
+            raise StateError(
+                f"a `ctmaint send` on {workspace.state} is still running (it kept the send lock "
+                f"for {dispatch.LOCK_WAIT_S:.0f} s): stop cron's `ctmaint send`, then migrate"
+            )
+        source = workspace.ledger  # refuses a state already moved
+        rows = _rows_to_copy(source)
+        _copy_into(url, rows)
+        with source.transaction():
+            source.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)",
+                (MOVED_KEY, postgres.masked(url)),
+            )
+    return {table: len(found) for table, found in rows.items()}
+
+
+def _rows_to_copy(source: Ledger) -> dict[str, list[Any]]:
+    """Every row of the SQLite ledger, read in one transaction; StateError if a delivery is
+    in flight (left 'sending' by a run that stopped)."""
+    with source.transaction():
+        in_flight = int(
+            source.execute(
+                "SELECT count(*) FROM deliveries WHERE state = ?", (DeliveryState.SENDING,)
+            ).fetchone()[0]
+        )
+        if in_flight:
+            verb = "is" if in_flight == 1 else "are"
+            raise StateError(
+                f"{plural(in_flight, 'delivery', 'deliveries')} of {source.path} {verb} in "
+                "flight, left by a `ctmaint send` that stopped: run `ctmaint send` on it once "
+                "to settle them, then migrate"
+            )
+        return {
+            table: list(source.execute(f"SELECT {columns} FROM {table}"))
+            for table, columns in _TABLES.items()
+        }
+
+
+def _copy_into(url: str, rows: dict[str, list[Any]]) -> None:
+    """Insert ``rows`` into the empty shared ledger at ``url``, in one transaction; the
+    identity the new ledger was given makes way for the copied one's."""
+    from ctmaint import postgres
+
     target = postgres.open_ledger(url)
     try:
         with target.transaction():
+            target.execute("DELETE FROM settings WHERE key = ?", (LEDGER_ID_KEY,))
             held = sum(
                 int(target.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
                 for table in _TABLES
@@ -604,4 +695,3 @@ def migrate_state(workspace: Workspace, url: str) -> dict[str, int]:
             )
     finally:
         target.close()
-    return {table: len(found) for table, found in rows.items()}

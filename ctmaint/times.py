@@ -14,7 +14,8 @@ Calendar clients apply the same reading to TZID times, so feeds and notices agre
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ctmaint.errors import UsageError
@@ -130,12 +131,63 @@ def local_iso(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).isoformat(timespec="seconds")
 
 
-def human_local(moment: datetime, zone: ZoneInfo) -> str:
+def human_local(moment: datetime, zone: tzinfo) -> str:
     """``Fri 2026-12-18 22:00 MST``: weekday, date, time and the zone's abbreviation."""
     local = moment.astimezone(zone)
-    return local.strftime("%a %Y-%m-%d %H:%M ") + (local.tzname() or local.strftime("%z"))
+    return local.strftime("%a %Y-%m-%d %H:%M ") + _abbreviation(local)
+
+
+def _abbreviation(local: datetime) -> str:
+    """The abbreviation in force at ``local`` (``MDT``), or its offset where the zone has none."""
+    return local.tzname() or local.strftime("%z")
+
+
+class RangeForm(Enum):
+    """How :func:`range_ends` writes the two ends of a span of time."""
+
+    FULL = "full"  # each end whole: details, pages
+    TITLE = "title"  # one line, as short as it can be read right: feed titles
+    COLUMNS = "columns"  # two table cells, each read on its own: ``upcoming``
+
+
+def range_ends(
+    start: datetime, end: datetime, zone: tzinfo, form: RangeForm = RangeForm.FULL
+) -> tuple[str, str]:
+    """The start and the end of a span of time as written in ``zone``: the one home of
+    that wording, for every output that states a window.
+
+    An end's time is always read with the abbreviation in force at that end, so a span
+    across a clock change names each end's own (``01:15 MDT`` to ``01:15 MST``).
+
+    * ``FULL``: both ends whole, each with its abbreviation:
+      ``Fri 2026-12-18 22:00 MST``, ``Sat 2026-12-19 04:00 MST``.
+    * ``TITLE``: the end leaves out its weekday and date when it falls on the start's
+      date; when both ends share an abbreviation it is written once, after the end
+      (``Fri 2026-12-18 20:00``, ``23:00 MST``), else each end carries its own
+      (``Sun 2027-11-07 01:15 MDT``, ``01:15 MST``).
+    * ``COLUMNS``: each end with its abbreviation; the end leaves out its date (not its
+      weekday) when it is less than six days after the start (``Sat 04:00 MST``).
+    """
+    first, last = start.astimezone(zone), end.astimezone(zone)
+    whole = "%a %Y-%m-%d %H:%M"
+    if form is RangeForm.TITLE:
+        shown = "%H:%M" if last.date() == first.date() else whole
+        once = _abbreviation(first) == _abbreviation(last)
+    else:
+        near = form is RangeForm.COLUMNS and end - start < timedelta(days=6)
+        shown = "%a %H:%M" if near else whole
+        once = False
+    opening = first.strftime(whole) if once else human_local(first, zone)
+    return opening, f"{last.strftime(shown)} {_abbreviation(last)}"
+
+
+def local_range(
+    start: datetime, end: datetime, zone: tzinfo, form: RangeForm = RangeForm.FULL
+) -> str:
+    """``Fri 2026-12-18 22:00 MST to Sat 2026-12-19 04:00 MST`` (see :func:`range_ends`)."""
+    return " to ".join(range_ends(start, end, zone, form))
 
 
 def human_utc(moment: datetime) -> str:
     """``Sat 2026-12-19 05:00 UTC``."""
-    return moment.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC")
+    return human_local(moment, UTC)

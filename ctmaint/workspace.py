@@ -1,9 +1,8 @@
 """Where a command runs: the policy file, the state database, the clock and the folder.
 
-Kept light on purpose: the CLI makes one for every command, and a cron tick with nothing
-due (see :mod:`ctmaint.quiet`) needs nothing more. What a workspace loads (the policy, the
-contacts, the ledger) is imported and read on first use, so commands that need neither stay
-fast and a command that fails validation creates no state.
+Kept light on purpose: the CLI makes one for every command. What a workspace loads (the
+policy, the contacts, the ledger) is imported and read on first use, so commands that need
+neither stay fast and a command that fails validation creates no state.
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from ctmaint.quiet import EMBEDDED_POLICY, Tick, file_digest
 
 if TYPE_CHECKING:
     from ctmaint.changes import Change
@@ -32,17 +29,12 @@ DEFAULT_STATE = Path(".ctmaint") / "state.db"
 
 @dataclass
 class Workspace:
-    """The policy, state and clock of one command (see the module docstring).
-
-    ``inputs`` maps each file read so far (the policy, contacts.csv) to a digest of its
-    bytes, taken before it was read: what a run's results depend on (see :mod:`ctmaint.quiet`).
-    """
+    """The policy, state and clock of one command (see the module docstring)."""
 
     config: Path | None
     state: StateLocation  # a SQLite file, or a postgresql:// URL
     now: datetime
     cwd: Path
-    inputs: dict[str, str] = field(default_factory=dict, init=False)
     _policy: Policy | None = field(default=None, init=False)
     _contacts: list[Contact] | None = field(default=None, init=False)
     _contact_problems: list[Problem] = field(default_factory=list, init=False)
@@ -67,18 +59,6 @@ class Workspace:
         """Whether the state is a PostgreSQL database that several hosts share."""
         return isinstance(self.state, str)
 
-    @property
-    def policy_file(self) -> Path:
-        """The file the policy is read from: ``config``, or the embedded policy's own file."""
-        return self.config if self.config is not None else EMBEDDED_POLICY
-
-    def send_tick(self, transport: str | None, notices: Path, outbox: Path | None) -> Tick | None:
-        """A `send` here with these options, as :mod:`ctmaint.quiet` knows it; None for a
-        shared state, which keeps no record."""
-        if isinstance(self.state, str):
-            return None
-        return Tick(self.cwd, self.config, self.state, transport, notices, outbox)
-
     def outbox(self, folder: Path | None) -> Path:
         """Where the outbox transport writes: ``folder`` if given, else beside a SQLite
         state, or ``.ctmaint/outbox`` in the working folder for a shared state."""
@@ -93,7 +73,6 @@ class Workspace:
         if self._policy is None:
             from ctmaint.policy import load_policy
 
-            self._note_input(self.policy_file)
             self._policy = load_policy(self.config, self.cwd)
         return self._policy
 
@@ -104,15 +83,9 @@ class Workspace:
             from ctmaint.contacts import read_contacts
 
             policy = self.policy
-            self._note_input(policy.contacts_path)
             found = read_contacts(policy.contacts_path, policy.products)
             self._contacts, self._contact_problems = found
         return self._contacts
-
-    def _note_input(self, path: Path) -> None:
-        # The digest comes first: if the file changes while it is read, the digest is of
-        # the older bytes, so a later run sees a difference and does the work again.
-        self.inputs[str(path.absolute())] = file_digest(path)
 
     @property
     def contact_problems(self) -> list[Problem]:

@@ -90,7 +90,8 @@ def _shape(value: object) -> str:
 
 def listed_files(folder: str) -> list[re.Pattern[str]]:
     """The paths the folder's README lists in its "Files" table, as patterns: a
-    `<placeholder>` stands for any name, `.rss` after `x.ics` for `x.rss`."""
+    `<placeholder>` stands for any name, `.rss` after `x.ics` for `x.rss` (a hidden file,
+    `.ctmaint-build.json`, is a name of its own)."""
     text = (ROOT / folder / "README.md").read_text()
     table = text.split("## Files", 1)[1].split("\n## ", 1)[0]
     patterns, stem = [], ""
@@ -98,7 +99,7 @@ def listed_files(folder: str) -> list[re.Pattern[str]]:
         if not row.startswith("| `"):
             continue
         for name in re.findall(r"`([^`]+)`", row.split("|")[1]):
-            name = stem + name if name.startswith(".") else name
+            name = stem + name if name.startswith(".") and name.count(".") == 1 else name
             stem = name.rsplit(".", 1)[0]
             parts = re.split(r"<[^>]+>", name)
             patterns.append(re.compile("[^/]+".join(map(re.escape, parts)) + "$"))

@@ -261,6 +261,54 @@ def test_a_bad_contact_row_is_left_out_and_everyone_else_told(
     assert "line 8" in checked.err
 
 
+def stray_quote_above(folder: Path, count: int) -> tuple[Path, set[str]]:
+    """contacts.csv: an unclosed quote on line 2, ``count`` good rows below it."""
+    addresses = many_contacts(folder, count)
+    path = folder / "contacts.csv"
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([header, 'Bad Co,,"Unclosed,,x@bad.example,,maintenance,*,', *rows]))
+    return path, addresses
+
+
+def left_out_lines(path: Path, rows: int) -> list[str]:
+    """What `send` says about the stray quote on line 2 of ``path`` of ``rows`` rows."""
+    return [
+        f'ctmaint: left out until fixed: {path}: line 2: cannot be read: a quote (") opens a '
+        "field and does not close on this line; close it there",
+        f"ctmaint: contacts left out: 1 of {rows} in {path}, told nothing until their rows are "
+        "fixed",
+    ]
+
+
+def test_a_stray_quote_above_4000_rows_leaves_out_its_row_only(
+    run_cli: CliRunner, tmp_path: Path
+) -> None:
+    """The issue's file: an unclosed quote used to swallow the 4,000 rows below it into one
+    field (1 contact told). Its line is named and left out, the 4,000 would be told."""
+    path, _ = stray_quote_above(tmp_path, 4000)
+    result = run_cli("--now", "2030-06-14T09:00:00-06:00", "send", "--dry-run")
+    assert result.code == 1
+    assert result.err.splitlines() == left_out_lines(path, 4001)
+    assert f"would send {MONTHLY}/week-before to 4000: " in result.out
+    assert result.out.strip().endswith("would have sent 4000, failed 0, expired 0, pending 0")
+    checked = run_cli("check")
+    assert checked.code == 1
+    assert f"{path}: line 2: cannot be read" in checked.err
+
+
+def test_a_send_past_a_stray_quote_tells_everyone_below_it(
+    run_cli: CliRunner, tmp_path: Path
+) -> None:
+    path, addresses = stray_quote_above(tmp_path, 60)
+    result = run_cli("--now", "2030-06-14T09:00:00-06:00", "send")
+    assert result.code == 1
+    assert result.err.splitlines() == left_out_lines(path, 61)
+    assert result.out.strip().splitlines()[-1] == "sent 60, failed 0, expired 0, pending 0"
+    week_before = deliveries(tmp_path, f"{MONTHLY}/week-before")
+    assert set(week_before.values()) == {1}
+    assert {a for _, a in week_before} == addresses
+
+
 def many_contacts(folder: Path, count: int) -> set[str]:
     rows = [f"Big Co,BIG-1,Person {i},,p{i}@big.example,,maintenance,*," for i in range(count)]
     write_contacts(folder, rows)

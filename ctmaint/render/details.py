@@ -8,12 +8,12 @@ and status posts can never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from ctmaint.policy import Policy
 from ctmaint.schedule import Window
-from ctmaint.times import human_local, human_utc
+from ctmaint.times import RangeForm, local_range
 from ctmaint.vocabulary import Impact
 
 IMPACT_WORDS = {
@@ -53,7 +53,7 @@ def details(window: Window, policy: Policy, reader_zone: ZoneInfo | None = None)
     """The details of ``window``; ``reader_zone`` adds the reader's local time."""
     zone = policy.zone
     when = [span(window.start, window.end, zone, policy.provider.zone_label)]
-    when.append(f"{human_utc(window.start)} to {human_utc(window.end)}")
+    when.append(local_range(window.start, window.end, UTC))
     if reader_zone is not None and reader_zone.key != zone.key:
         when.append(span(window.start, window.end, reader_zone, reader_zone.key))
     return Details(
@@ -73,16 +73,15 @@ def product_names(window: Window, policy: Policy) -> list[str]:
 def span(start: datetime, end: datetime, zone: ZoneInfo, label: str) -> str:
     """``Fri 2026-12-18 22:00 MST to Sat 2026-12-19 04:00 MST (MT)``."""
     suffix = f" ({label})" if label else ""
-    return f"{human_local(start, zone)} to {human_local(end, zone)}{suffix}"
+    return local_range(start, end, zone) + suffix
 
 
 def headline(window: Window, policy: Policy) -> str:
-    """A one-line title stating the window in provider time."""
-    start = window.start.astimezone(policy.zone)
-    end = window.end.astimezone(policy.zone)
-    end_format = "%H:%M %Z" if end.date() == start.date() else "%a %Y-%m-%d %H:%M %Z"
-    title = f"{cancelled_prefix(window)}{window.title}"
-    return f"{title}: {start:%a %Y-%m-%d %H:%M} to {end.strftime(end_format)}"
+    """A one-line title stating the window in provider time, in the short form of
+    :func:`ctmaint.times.range_ends`: ``Fri 2026-12-18 22:00 to Sat 2026-12-19 04:00 MST``,
+    each end with its own abbreviation across a clock change."""
+    when = local_range(window.start, window.end, policy.zone, RangeForm.TITLE)
+    return f"{cancelled_prefix(window)}{window.title}: {when}"
 
 
 def cancelled_prefix(window: Window) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +13,7 @@ from ctmaint.render.table import format_table
 from ctmaint.reports import HistoryEntry, PlannedNotice
 from ctmaint.schedule import Window
 from ctmaint.sendplan import Expire, SendPlan
-from ctmaint.times import human_local, human_utc, local_iso, utc_z
+from ctmaint.times import RangeForm, human_local, human_utc, local_iso, range_ends, utc_z
 
 
 def window_record(window: Window, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
@@ -51,8 +51,7 @@ def window_table(
     rows = [
         [
             w.id,
-            human_local(w.start, zone),
-            _end(w.start, w.end, zone),
+            *range_ends(w.start, w.end, zone, RangeForm.COLUMNS),
             w.start.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
             w.impact,
             w.status(now),
@@ -62,11 +61,6 @@ def window_table(
     ]
     flexible = [(6, 8), (4, 10), (5, 9), (3, 10), (2, 9), (1, 14)]
     return format_table(header, rows, width, flexible, stepped=frozenset({1, 2, 3}))
-
-
-def _end(start: datetime, end: datetime, zone: ZoneInfo) -> str:
-    full = human_local(end, zone)
-    return full[:4] + full[15:] if end - start < timedelta(days=6) else full
 
 
 def notice_record(planned: PlannedNotice, zone: ZoneInfo) -> dict[str, Any]:
@@ -208,6 +202,7 @@ def plan_record(plan: SendPlan) -> dict[str, Any]:
         "deliveries": deliveries,
         "posts": posts,
         "expired": expired,
+        "no_recipients": [notice.id for notice in plan.nobody],
         "in_flight_resent": plan.resent_in_flight,
         "uncertain_resent": len(plan.resend_uncertain),
         "given_up": len(plan.give_up),

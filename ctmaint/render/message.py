@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
-from ctmaint.notices import STAGE_STATUS, Audience, Notice, Recipient
+from ctmaint.notices import Audience, Notice, Recipient
 from ctmaint.policy import Policy
 from ctmaint.render.details import details
 from ctmaint.render.templates import template
 from ctmaint.text import one_line
 from ctmaint.times import human_local, local_iso
-from ctmaint.vocabulary import Stage
+from ctmaint.vocabulary import Stage, WindowStatus
 
 # stage -> (subject prefix, lead sentence); {title} and {provider} are filled in.
 STAGE_TEXT = {
@@ -39,6 +39,24 @@ STAGE_TEXT = {
     Stage.EXTEND: ("Extended", "{title} will last longer than planned."),
     Stage.FOLLOW_UP: ("Follow-up", "What {title} brought."),
 }
+# What an announce says of work recorded after it began or ended (see notices.announced_status).
+LATE_ANNOUNCE_TEXT = {
+    WindowStatus.IN_PROGRESS: (
+        "Unscheduled maintenance in progress",
+        "{provider} is performing unscheduled maintenance; it is in progress now.",
+    ),
+    WindowStatus.COMPLETED: (
+        "Unscheduled maintenance performed",
+        "{provider} performed unscheduled maintenance; it has been completed.",
+    ),
+}
+
+
+def stage_text(notice: Notice) -> tuple[str, str]:
+    """The subject prefix and lead sentence of ``notice`` ({title} and {provider} unfilled)."""
+    if notice.stage is Stage.ANNOUNCE:
+        return LATE_ANNOUNCE_TEXT.get(notice.status, STAGE_TEXT[Stage.ANNOUNCE])
+    return STAGE_TEXT[notice.stage]
 
 
 # The .ics is UTF-8 (RFC 5545, 3.1.4); without the parameter mail readers assume ASCII.
@@ -67,7 +85,7 @@ def render_message(
     """The message of ``notice`` for ``audience`` as of ``now``; ``note`` adds a paragraph."""
     window, provider = notice.window, policy.provider
     zone = ZoneInfo(audience.zone_key) if audience.zone_key else None
-    prefix, lead = STAGE_TEXT[notice.stage]
+    prefix, lead = stage_text(notice)
     start = human_local(window.start, policy.zone)
     subject = one_line(f"[{provider.name}] {prefix}: {window.title}, {start}")
     context = {
@@ -153,9 +171,9 @@ class Post:
 def render_post(notice: Notice, policy: Policy, posted_at: datetime, note: str = "") -> Post:
     """The status-page post of ``notice``: Markdown with front matter."""
     window = notice.window
-    prefix, lead = STAGE_TEXT[notice.stage]
+    prefix, lead = stage_text(notice)
     title = f"{prefix}: {window.title}, {human_local(window.start, policy.zone)}"
-    status = str(STAGE_STATUS[notice.stage])
+    status = str(notice.status)
     quote = _yaml_string
     front_matter = {
         "window": quote(window.id),
@@ -175,7 +193,7 @@ def render_post(notice: Notice, policy: Policy, posted_at: datetime, note: str =
         details=details(window, policy),
         note=note,
     )
-    return Post(f"posts/{window.id}--{notice.stage}.md", title, status, markdown)
+    return Post(notice.post_path, title, status, markdown)
 
 
 def _yaml_string(text: str) -> str:

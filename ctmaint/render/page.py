@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ctmaint.changes import Change, Complete, Edit
@@ -23,7 +23,7 @@ from ctmaint.render.details import IMPACT_WORDS, product_names
 from ctmaint.render.notes import change_notes
 from ctmaint.render.templates import template
 from ctmaint.schedule import Window
-from ctmaint.times import human_local, human_utc, utc_z
+from ctmaint.times import human_local, human_utc, range_ends, utc_z
 from ctmaint.vocabulary import ChangeKind, WindowStatus
 
 RECENT = timedelta(days=30)
@@ -148,13 +148,14 @@ def _view(
         if c.window_id == window.id
     ]
     history = sorted([*updates, *made], key=lambda e: e.at.iso, reverse=True)
+    start, end = _ends(window, policy)
     return WindowView(
         id=window.id,
         title=window.title,
         status=STATUS_LABELS[status],
         status_class=str(status),
-        start=_moment(window.start, policy),
-        end=_moment(window.end, policy),
+        start=start,
+        end=end,
         products=list(zip(window.products, product_names(window, policy), strict=True)),
         impact=f"{window.impact}: {IMPACT_WORDS[window.impact]}",
         description=window.description,
@@ -176,6 +177,16 @@ def _change_text(change: Change, policy: Policy) -> str:
 
 def _moment(instant: datetime, policy: Policy) -> Moment:
     return Moment(utc_z(instant), human_local(instant, policy.zone), human_utc(instant))
+
+
+def _ends(window: Window, policy: Policy) -> tuple[Moment, Moment]:
+    """The window's start and end, written as every output writes a range."""
+    local = range_ends(window.start, window.end, policy.zone)
+    utc = range_ends(window.start, window.end, UTC)
+    return (
+        Moment(utc_z(window.start), local[0], utc[0]),
+        Moment(utc_z(window.end), local[1], utc[1]),
+    )
 
 
 def _feeds(policy: Policy) -> list[dict[str, str]]:

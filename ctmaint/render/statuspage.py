@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ctmaint.notices import announced_status
 from ctmaint.policy import Policy
 from ctmaint.render.details import details
 from ctmaint.schedule import ChangeNote, Window
@@ -186,9 +187,11 @@ class _Step:
 
 def _updates(window: Window, policy: Policy, now: datetime) -> list[Json]:
     """The timeline, newest first: announced; each move or extension (what it replaced);
-    started; completed, or cancelled with the reason given."""
+    started; completed, or cancelled with the reason given. Work recorded once it was under
+    way (or over) opens with that status, at that moment."""
+    opened = _OPENED[announced_status(window)]
     text = f"{window.summary}\n\n{details(window, policy).text()}"
-    announced = _Step("scheduled", "scheduled", text, window.created_at)
+    announced = _Step(opened, opened, text, window.created_at)
     middle, seen = [], Counter[ChangeKind]()
     for note in window.notes:
         if note.kind is not ChangeKind.CANCEL:
@@ -200,9 +203,9 @@ def _updates(window: Window, policy: Policy, now: datetime) -> list[Json]:
         body = "\n\n".join([BODIES["cancelled"], *reasons])
         last.append(_Step("completed", "completed", body, window.changed_at))
     else:
-        if window.start <= now:
+        if window.created_at < window.start <= now:
             middle.append(_Step("in_progress", "in_progress", BODIES["in_progress"], window.start))
-        if window.end <= now:
+        if window.created_at < window.end <= now:
             last.append(_Step("completed", "completed", BODIES["completed"], window.end))
     # Stable by time; the announcement stays first and the end last whatever the clocks say
     # (a window completed early may have been extended after the end it was given).
@@ -212,6 +215,13 @@ def _updates(window: Window, policy: Policy, now: datetime) -> list[Json]:
         updates.append(_update(window, policy, step, previous))
         previous = step.status
     return updates[::-1]
+
+
+_OPENED = {
+    WindowStatus.SCHEDULED: "scheduled",
+    WindowStatus.IN_PROGRESS: "in_progress",
+    WindowStatus.COMPLETED: "completed",
+}
 
 
 def _changed(window: Window, note: ChangeNote, ordinal: int) -> _Step:

@@ -50,10 +50,11 @@ def injected_contact(field: str, value: str) -> str:
 
 
 def contact_lines(value: str) -> tuple[str, ...]:
-    """The line numbers a message may give for the appended row (a quoted line break makes
-    it span two lines)."""
+    """Where a message may put the appended row: the first and last of the lines a quoted
+    line break makes it span, or its first line (csv_row leaves a lone CR unquoted, so the
+    row ends there and each of its lines is named on its own)."""
     extra = len(re.findall(r"\r\n|\r|\n", value))
-    return tuple(f"line {NEXT_LINE + i}" for i in range(extra + 1))
+    return (f"line {NEXT_LINE}", f"lines {NEXT_LINE}-{NEXT_LINE + extra}")
 
 
 # policy key -> (shipped line, the line with the key's value faulted)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from ctmaint.publish import MANIFEST
 from tests.faults.conftest import (
     DUE,
     QUIET,
@@ -46,11 +47,13 @@ FULL = ("space", "full")
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Temporary files (``*.tmp``, dot files) under ``folder``."""
+    """Temporary files (``*.tmp``, dot files but build's record) under ``folder``."""
     return [
         path.relative_to(folder).as_posix()
         for path, kind in walk(folder)
-        if kind == "file" and (path.name.endswith(".tmp") or path.name.startswith("."))
+        if kind == "file"
+        and (path.name.endswith(".tmp") or path.name.startswith("."))
+        and path.name != MANIFEST
     ]
 
 

@@ -2,12 +2,13 @@
 
 Chromium comes from Debian (``/usr/bin/chromium``): installed with apt on first use if missing,
 under a lock so two pytest processes never run apt at once. Playwright for Python comes from PyPI
-at pinned versions, into its own venv in ``${XDG_CACHE_HOME:-~/.cache}/ctmaint/page-<tag>/``
-(built in a temporary folder, marked complete last, renamed into place under a lock), so the
-project's venv is unchanged; it never downloads a browser of its own. ``driver.py`` runs in that
-venv: a JSON job on stdin, JSON facts about the rendered DOM on stdout. Pages are served from
-127.0.0.1 only. The package runs where CTMAINT_BROWSER=1 and is skipped elsewhere; how long
-the installs took is printed in the terminal summary.
+at pinned versions, into its own venv in ``${XDG_CACHE_HOME:-~/.cache}/ctmaint/page-<tag>/``,
+and axe-core from npm at a pinned version into ``.../ctmaint/page-axe-<tag>/`` (each built in a
+temporary folder, marked complete last, renamed into place under a lock), so the project's venv
+is unchanged; it never downloads a browser of its own. ``driver.py`` runs in that venv: a JSON
+job on stdin, JSON facts about the rendered DOM on stdout. Pages are served from 127.0.0.1 only.
+The package runs where CTMAINT_BROWSER=1 and is skipped elsewhere; how long the installs took
+is printed in the terminal summary.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +49,12 @@ PYPI_PACKAGES = {
     "typing_extensions": "4.16.0",
 }
 TAG = hashlib.sha256(json.dumps([1, PYPI_PACKAGES], sort_keys=True).encode()).hexdigest()[:12]
+# axe-core, the accessibility engine browsers' audit tools run; its axe.min.js is injected.
+NPM_PACKAGES = {"axe-core": "4.14.1"}
+AXE_TAG = hashlib.sha256(json.dumps([1, NPM_PACKAGES], sort_keys=True).encode()).hexdigest()[:12]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ctmaint"
 VENV = CACHE / f"page-{TAG}"
+AXE = CACHE / f"page-axe-{AXE_TAG}"
 MARKER = "installed.json"
 DRIVER = Path(__file__).with_name("driver.py")
 
@@ -111,9 +117,24 @@ def _build_venv(work: Path) -> dict[str, Any]:
     return {"pypi": PYPI_PACKAGES, "freeze": freeze.split()}
 
 
-def _install_venv(final: Path) -> Path:
-    """``final`` once complete: built in a temporary folder, its marker written last, then
-    renamed into place under a lock; a folder without its marker is built again."""
+def _build_axe(work: Path) -> dict[str, Any]:
+    package = {"name": "ctmaint-page-axe", "private": True, "dependencies": NPM_PACKAGES}
+    (work / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+    command = ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"]
+    code, output = _run(command, timeout=600, cwd=work)
+    assert code == 0, f"{' '.join(command)} failed:\n{output}"
+    found = {
+        name: json.loads((work / "node_modules" / name / "package.json").read_text())["version"]
+        for name in NPM_PACKAGES
+    }
+    assert found == NPM_PACKAGES, f"npm installed {found}, pinned {NPM_PACKAGES}"
+    return {"npm": found}
+
+
+def _install(final: Path, build: Callable[[Path], dict[str, Any]], what: str) -> Path:
+    """``final`` once complete: built by ``build(temporary)`` (which returns what the marker
+    records), its marker written last, then renamed into place under a lock; a folder without
+    its marker is built again."""
     if (final / MARKER).exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -128,13 +149,13 @@ def _install_venv(final: Path) -> Path:
         work = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
         work.chmod(0o755)
         try:
-            recorded = _build_venv(work)
+            recorded = build(work)
             recorded["seconds"] = round(time.monotonic() - started, 1)
             (work / MARKER).write_text(json.dumps(recorded, indent=2) + "\n")
             work.rename(final)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        _log(f"playwright venv: built in {time.monotonic() - started:.1f} s at {final}")
+        _log(f"{what}: built in {time.monotonic() - started:.1f} s at {final}")
     return final
 
 
@@ -185,9 +206,22 @@ def chromium() -> Chromium:
         pytest.skip(SKIP_REASON)
     started = time.monotonic()
     _install_chromium()
-    python = _install_venv(VENV) / "bin" / "python"
+    python = _install(VENV, _build_venv, "playwright venv") / "bin" / "python"
     _log(f"browser ready in {time.monotonic() - started:.1f} s (chromium and playwright venv)")
     return Chromium(python)
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    """axe-core's ``axe.min.js`` (npm, pinned), installed on first use; the driver injects it
+    into a page given as a job's ``axe``. Skipped unless CTMAINT_BROWSER=1."""
+    if not ENABLED:
+        pytest.skip(SKIP_REASON)
+    if shutil.which("npm") is None:
+        pytest.fail("CTMAINT_BROWSER=1 but npm is not on PATH (axe-core comes from npm)")
+    script = _install(AXE, _build_axe, "axe-core") / "node_modules" / "axe-core" / "axe.min.js"
+    assert script.is_file(), f"the axe-core install has no {script}"
+    return script
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -14,6 +14,12 @@ per job (a list for a list). All jobs of one run share one browser, each gets it
     click       a selector clicked after loading (and after ``filter``); the facts then describe
                 the page it navigated to
     screenshot  a path: a full-page PNG of the final page is written there
+    color_scheme  "light" or "dark": what ``prefers-color-scheme`` answers (Playwright's
+                emulation; the browser's canvas and system colours follow it)
+    contrast    true: ``contrast`` lists every visible text node of the final page with its
+                colour composited over its effective background (see CONTRAST_JS)
+    axe         a path to axe-core's ``axe.min.js``: injected into the final page and run;
+                ``axe`` gives its violations and incomplete results
 
 Facts: the final url and HTTP status, ``lang``, the viewport meta tag, how many ``main``, the
 headings, the section ids in ``main`` with the window ids of their articles, every article's
@@ -21,7 +27,8 @@ classes, text, heading and updates, the filter's radios and labels, the links (a
 resolved URL, and whether inside ``#subscribe``), resource URLs (src, link href, CSS url()),
 ``time`` elements, scripts inside and outside ``main``, elements with ``on*`` attributes, the
 page widths and text that runs past the right edge, every request the page made, console errors,
-page errors and dialogs.
+page errors and dialogs; with ``contrast`` or ``axe``, those results, the status badges'
+classes and whether ``prefers-color-scheme: dark`` matched.
 """
 
 from __future__ import annotations
@@ -171,6 +178,120 @@ DUMP_JS = r"""
 """
 
 
+# Every visible text node: its colour and the background it is drawn on, both as sRGB 0-255.
+# The background is the element's own background-color and every ancestor's, composited
+# from the canvas (the page's `Canvas` system colour, which follows the colour scheme) up;
+# the text colour's alpha, times the opacity of the element and its ancestors, is composited
+# over that. A background image or gradient anywhere on the way cannot be measured this way:
+# the node is reported with `image` set. The ratio itself is computed by the test.
+CONTRAST_JS = r"""
+() => {
+  const parse = (value) => {
+    let m = value.match(/^rgba?\(([^)]*)\)$/);
+    let scale = 1;
+    if (!m) { m = value.match(/^color\(srgb ([^)]*)\)$/); scale = 255; }
+    if (!m) return null;
+    const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+    if (p.length < 3 || p.some(Number.isNaN)) return null;
+    return [p[0] * scale, p[1] * scale, p[2] * scale, p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, below) => {  // top (r, g, b, a) over an opaque colour
+    const a = top[3];
+    return [0, 1, 2].map((i) => top[i] * a + below[i] * (1 - a));
+  };
+  const probe = document.createElement('div');
+  probe.style.cssText = 'display: none; background-color: Canvas';
+  document.documentElement.appendChild(probe);
+  const canvasValue = getComputedStyle(probe).backgroundColor;
+  probe.remove();
+  const canvas = parse(canvasValue);
+  const nodes = [];
+  const unparsed = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const text = n.textContent.replace(/\s+/g, ' ').trim();
+    const el = n.parentElement;
+    if (!text || !el) continue;
+    const shown = {visibilityProperty: true, opacityProperty: true, contentVisibilityAuto: true};
+    if (!el.checkVisibility(shown)) continue;
+    const range = document.createRange();
+    range.selectNodeContents(n);
+    if (![...range.getClientRects()].some((r) => r.width > 0 && r.height > 0)) continue;
+    const chain = [];
+    for (let e = el; e; e = e.parentElement) chain.push(e);
+    let opacity = 1;
+    let image = null;
+    const layers = [];
+    for (const e of chain) {
+      const style = getComputedStyle(e);
+      opacity *= Number(style.opacity);
+      if (style.backgroundImage !== 'none' && !image) image = style.backgroundImage.slice(0, 80);
+      layers.push(style.backgroundColor);
+    }
+    const style = getComputedStyle(el);
+    const colours = [style.color, ...layers].map((v) => [v, parse(v)]);
+    const bad = colours.filter(([, c]) => c === null).map(([v]) => v);
+    if (bad.length || !canvas) {
+      unparsed.push({text: text.slice(0, 60), values: bad, canvas: canvasValue});
+      continue;
+    }
+    let background = canvas.slice(0, 3);
+    for (const layer of layers.reverse()) background = over(parse(layer), background);
+    const fg = parse(style.color);
+    fg[3] *= opacity;
+    const path = chain.slice(0, 4).map((e) => e.tagName.toLowerCase() +
+      (e.id ? '#' + e.id : '') + [...e.classList].map((c) => '.' + c).join('')).reverse();
+    nodes.push({
+      text: text.slice(0, 60),
+      path: path.join(' > '),
+      color: over(fg, background),
+      background,
+      font_size: parseFloat(style.fontSize),
+      font_weight: Number(style.fontWeight),
+      image,
+    });
+  }
+  return {
+    contrast: nodes,
+    contrast_unparsed: unparsed,
+    canvas: canvas ? canvas.slice(0, 3) : canvasValue,
+    dark: matchMedia('(prefers-color-scheme: dark)').matches,
+    badges: [...document.querySelectorAll('.status')].map((b) => [...b.classList]),
+  };
+}
+"""
+
+# axe-core on the whole document, the rules of WCAG 2.0-2.2 levels A and AA (its best-practice
+# rules are left out); violations and incomplete results only, each node with its selector,
+# axe's summary and (for contrast) its data.
+AXE_JS = r"""
+async () => {
+  const wcag = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22a', 'wcag22aa'];
+  const result = await axe.run(document, {
+    runOnly: {type: 'tag', values: wcag},
+    resultTypes: ['violations', 'incomplete'],
+  });
+  const shape = (rule) => ({
+    id: rule.id,
+    impact: rule.impact,
+    tags: rule.tags,
+    help: rule.help,
+    nodes: rule.nodes.map((node) => ({
+      target: node.target.join(' '),
+      summary: (node.failureSummary || '').slice(0, 300),
+      data: [...node.any, ...node.all, ...node.none]
+        .map((check) => check.data).filter((d) => d && typeof d === 'object')[0] || null,
+    })),
+  });
+  return {
+    version: axe.version,
+    violations: result.violations.map(shape),
+    incomplete: result.incomplete.map(shape),
+  };
+}
+"""
+
+
 def visible_articles(page: Page) -> list[str]:
     """The data-window of every ``article.window`` Playwright considers visible, in order."""
     shown = []
@@ -183,7 +304,11 @@ def visible_articles(page: Page) -> list[str]:
 def run_job(browser: Browser, job: dict[str, Any]) -> dict[str, Any]:
     viewport = job.get("viewport") or {"width": 1280, "height": 900}
     mobile = bool(job.get("mobile"))
+    scheme: dict[str, Any] = {}
+    if job.get("color_scheme"):
+        scheme["color_scheme"] = job["color_scheme"]
     context = browser.new_context(
+        **scheme,
         viewport=viewport,
         java_script_enabled=bool(job.get("javascript", True)),
         is_mobile=mobile,
@@ -242,6 +367,11 @@ def run_job(browser: Browser, job: dict[str, Any]) -> dict[str, Any]:
     facts.update(page.evaluate(DUMP_JS))
     if job.get("click"):
         facts["visible"] = visible_articles(page)
+    if job.get("contrast"):
+        facts.update(page.evaluate(CONTRAST_JS))
+    if job.get("axe"):
+        page.add_script_tag(path=job["axe"])
+        facts["axe"] = page.evaluate(AXE_JS)
     if job.get("screenshot"):
         page.screenshot(path=job["screenshot"], full_page=job.get("full_page", True))
     facts.update(

@@ -21,6 +21,7 @@ import pytest
 from icalendar import Calendar
 
 from ctmaint.policy import Policy
+from ctmaint.vocabulary import WindowStatus
 from tests.conftest import CliRunner
 from tests.page.conftest import (
     NEEDS_BROWSER,
@@ -568,3 +569,157 @@ def test_two_builds_at_one_moment_are_identical(run_cli: CliRunner, tmp_path: Pa
         assert (first / name).read_bytes() == (second / name).read_bytes(), (
             f"{name} differs between two builds at {now}"
         )
+
+
+# 9. Readable in both colour schemes (WCAG 2.2 AA, 1.4.3 Contrast (Minimum)).
+
+SCHEMES = ("light", "dark")
+AA_NORMAL = 4.5
+AA_LARGE = 3.0  # large text: at least 18pt (24px), or 14pt (18.67px) and bold
+CANCELLED_AT = "2026-12-12T18:00:00Z"
+CONTRAST_REASON = "Postponed: the carrier moved its own work onto this night."
+
+
+def luminance(rgb: list[float]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour given as 0-255 channels."""
+
+    def linear(channel: float) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(one: list[float], two: list[float]) -> float:
+    """WCAG 2 contrast ratio of two opaque colours, 1 to 21."""
+    light, dark = sorted((luminance(one), luminance(two)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def is_large(node: dict[str, Any]) -> bool:
+    """WCAG's large text: 18pt (24 CSS px) and up, or bold (700 and up) from 14pt (56/3 px)."""
+    size: float = node["font_size"]
+    return size >= 24 or (size >= 56 / 3 and node["font_weight"] >= 700)
+
+
+def contrast_failures(facts: dict[str, Any]) -> list[str]:
+    """Every text node of a page under AA: its ratio, colours, size and where it is."""
+    failures = []
+    for node in facts["contrast"]:
+        ratio = contrast_ratio(node["color"], node["background"])
+        needed = AA_LARGE if is_large(node) else AA_NORMAL
+        if node["image"] or ratio < needed:
+            colours = "/".join(
+                "#" + "".join(f"{round(c):02x}" for c in rgb)
+                for rgb in (node["color"], node["background"])
+            )
+            image = f", background image {node['image']}" if node["image"] else ""
+            failures.append(
+                f"{ratio:.2f}:1 < {needed} ({colours}, {node['font_size']:g}px "
+                f"{node['font_weight']}{image}) {node['path']}: {node['text']!r}"
+            )
+    return failures
+
+
+def axe_failures(axe: dict[str, Any], where: str) -> list[str]:
+    """axe-core's WCAG A/AA violations, and the text whose contrast it could not decide (on
+    the browser's bare canvas it assumes white: the page must paint its own background)."""
+    undecided = [r for r in axe["incomplete"] if r["id"] == "color-contrast"]
+    return [
+        f"{where}: axe-core {axe['version']} {kind} {rule['id']} ({rule['help']}), "
+        f"{len(rule['nodes'])} nodes: "
+        + "; ".join(f"{n['target']} {n['data'] or n['summary']}" for n in rule["nodes"][:4])
+        for kind, rules in (("violation", axe["violations"]), ("incomplete", undecided))
+        for rule in rules
+    ]
+
+
+def page_contrast_failures(facts: dict[str, Any], scheme: str, name: str, where: str) -> list[str]:
+    """What fails AA on one page in one scheme (the first 12 measured, and how many in all,
+    then axe-core's findings), after asserting the premises: the scheme applied, every colour
+    read, and the page shows the badge of its status (the index: of every status)."""
+    assert facts["status"] == 200, f"{where}: HTTP {facts['status']}"
+    assert facts["dark"] == (scheme == "dark"), f"{where}: the colour-scheme emulation failed"
+    assert not facts["contrast_unparsed"], (
+        f"{where}: colours the measurement cannot read: {facts['contrast_unparsed']}"
+    )
+    measured = facts["contrast"]
+    assert len(measured) >= 20, f"{where}: only {len(measured)} text nodes measured"
+    badges = {c for b in facts["badges"] for c in b} - {"status"}
+    wanted = {str(s) for s in WindowStatus} if name == "index" else {name}
+    shown = (wanted <= badges) if name == "index" else (badges == wanted)
+    assert shown, f"{where}: premise: status badges {sorted(wanted)}, found {sorted(badges)}"
+    heading = next((n for n in measured if n["path"].endswith("h1")), None)
+    assert heading is not None, f"{where}: no h1 text measured"
+    if scheme == "dark":  # the page declares color-scheme: light dark, so light on dark
+        assert luminance(heading["background"]) < luminance(heading["color"]), (
+            f"{where}: dark text on a light background in the dark scheme (h1 "
+            f"{heading['color']} on {heading['background']})"
+        )
+    failing = contrast_failures(facts)
+    found = [f"{where}: {f}" for f in failing[:12]]
+    if len(failing) > 12:
+        found.append(f"{where}: ... {len(failing)} of {len(measured)} text nodes fail")
+    return found + axe_failures(facts["axe"], where)
+
+
+def status_page_states(run_cli: CliRunner, shipped: Policy) -> dict[WindowStatus, str]:
+    """Make the shipped policy's state hold a window of every status at RUNNING_NOW, with
+    posts and a history: a week-before notice sent for RUNNING, its description edited, and
+    the next window on the status page cancelled with a reason. Returns a window id for each
+    status: in-progress RUNNING, scheduled the one after the cancelled one, completed the
+    latest that ended in the last 30 days, cancelled the one cancelled."""
+    cli_ok(run_cli, "--now", "2026-12-11T16:05:00Z", "send")
+    cli_ok(run_cli, "--now", "2026-12-12T17:00:00Z", "edit", RUNNING, "--description", EDITED)
+    ahead = [
+        w
+        for w in upcoming(run_cli, CANCELLED_AT, PUBLISHED_DAYS)
+        if on_status_page(shipped, w) and instant(w["start_utc"]) > instant(RUNNING_NOW)
+    ]
+    cancelled, scheduled = ahead[0]["id"], ahead[1]["id"]
+    cli_ok(run_cli, "--now", CANCELLED_AT, "cancel", cancelled, "--reason", CONTRAST_REASON)
+    cli_ok(run_cli, "--now", "2026-12-12T18:05:00Z", "send")
+    recent = expected_sections(run_cli, shipped, RUNNING_NOW)["recent"]
+    completed = max(recent, key=lambda w: w["end_utc"])["id"]
+    return {
+        WindowStatus.IN_PROGRESS: RUNNING,
+        WindowStatus.SCHEDULED: scheduled,
+        WindowStatus.COMPLETED: completed,
+        WindowStatus.CANCELLED: cancelled,
+    }
+
+
+def test_every_text_meets_wcag_aa_contrast_in_light_and_dark(
+    run_cli: CliRunner,
+    serve: Serve,
+    tmp_path: Path,
+    chromium: Chromium,
+    axe_script: Path,
+    shipped: Policy,
+) -> None:
+    """status.css declares `color-scheme: light dark`, so a browser set to dark draws the page
+    on its dark canvas: every visible text node, measured (colour against the backgrounds it is
+    drawn on, alpha composited), must reach AA in both schemes, on the index and on a window
+    page of every status. axe-core (WCAG A and AA rules) must find no violation and decide
+    every contrast: on the old page it found none, leaving every node on the bare dark canvas
+    "incomplete" (it takes the canvas for white), hence the measurement of our own."""
+    write_contacts(tmp_path)
+    states = status_page_states(run_cli, shipped)
+    served = publish(run_cli, serve, tmp_path, RUNNING_NOW)
+    pages = {"index": f"{served.url}/index.html"} | {
+        str(status): f"{served.url}/windows/{window_id}.html"
+        for status, window_id in states.items()
+    }
+    jobs = [
+        {"url": url, "color_scheme": scheme, "contrast": True, "axe": str(axe_script)}
+        for scheme in SCHEMES
+        for url in pages.values()
+    ]
+    results = iter(chromium.run_many(jobs))
+    failures: list[str] = []
+    for scheme in SCHEMES:
+        for name, url in pages.items():
+            where = f"{scheme} scheme, {name} page ({url.removeprefix(served.url)})"
+            failures += page_contrast_failures(next(results), scheme, name, where)
+    assert not failures, "WCAG AA fails:\n" + "\n".join(failures)
