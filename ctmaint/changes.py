@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ctmaint.errors import ScheduleError, StateError, UsageError
 from ctmaint.notices import Notice
 from ctmaint.policy import UNSCHEDULED, Policy
-from ctmaint.schedule import Window, windows_between
+from ctmaint.schedule import ChangeNote, Window, windows_between
 from ctmaint.text import bad_character, plural
 from ctmaint.times import check_in_range, format_duration, human_local, utc_z
 from ctmaint.vocabulary import ChangeKind, Impact, Stage
@@ -181,7 +181,7 @@ class Cancel(Event):
         check_text("reason", self.reason, multiline=True)
 
     def apply(self, window: Window, policy: Policy, made_at: datetime) -> Window:
-        return replace(bumped(window, made_at), cancelled=True)
+        return replace(noted(window, self, policy, made_at), cancelled=True)
 
     def notice(self) -> Stage:
         return Stage.CANCEL
@@ -226,7 +226,7 @@ class Reschedule(Event):
     def apply(self, window: Window, policy: Policy, made_at: datetime) -> Window:
         zone = policy.zone
         return replace(
-            bumped(window, made_at),
+            noted(window, self, policy, made_at),
             start=self.start.astimezone(zone),
             end=self.end.astimezone(zone),
         )
@@ -266,7 +266,7 @@ class Extend(Event):
         check_length(window.start, self.end, longest(policy, window))
 
     def apply(self, window: Window, policy: Policy, made_at: datetime) -> Window:
-        return replace(bumped(window, made_at), end=self.end.astimezone(policy.zone))
+        return replace(noted(window, self, policy, made_at), end=self.end.astimezone(policy.zone))
 
     def notice(self) -> Stage:
         return Stage.EXTEND
@@ -474,6 +474,13 @@ def rule_window(policy: Policy, window_id: str) -> Window | None:
 def bumped(window: Window, made_at: datetime) -> Window:
     """``window`` with its SEQUENCE raised and its last change at ``made_at``."""
     return replace(window, sequence=window.sequence + 1, changed_at=made_at)
+
+
+def noted(window: Window, event: Event, policy: Policy, made_at: datetime) -> Window:
+    """:func:`bumped`, with the paragraph ``event``'s notice carries kept on the window
+    (:class:`ChangeNote`), for the feeds, calendars and status page to state too."""
+    note = ChangeNote(event.kind, made_at, event.note(policy))
+    return replace(bumped(window, made_at), notes=(*window.notes, note))
 
 
 # -- notices of changes -----------------------------------------------------------------------

@@ -13,7 +13,19 @@ from datetime import UTC, datetime, timedelta
 
 from ctmaint.errors import PolicyError, Problem
 from ctmaint.policy import CalendarSpec, Policy
-from ctmaint.vocabulary import Impact, WindowStatus
+from ctmaint.vocabulary import ChangeKind, Impact, WindowStatus
+
+
+@dataclass(frozen=True)
+class ChangeNote:
+    """What subscribers are told of one change that re-notifies customers (a cancel, a
+    move, an extension): the kind of change, when it was made, and the paragraph its notice
+    carries (``Reason: ...``, ``It was planned for ...``). Feeds, calendars and the status
+    page state it too, so that a subscriber learns why, not only that, a window changed."""
+
+    kind: ChangeKind
+    made_at: datetime
+    text: str
 
 
 @dataclass(frozen=True)
@@ -33,9 +45,10 @@ class Window:
     created_at: datetime
     changed_at: datetime
     cancelled: bool = False
-    sequence: int = 0
+    sequence: int = 0  # operator changes; the published SEQUENCE is revision(now).sequence
     edited_at: datetime | None = None  # the last `edit`, for "updated since" notes
     edited_fields: tuple[str, ...] = ()
+    notes: tuple[ChangeNote, ...] = ()  # oldest first
 
     def status(self, now: datetime) -> WindowStatus:
         """``scheduled``, ``in-progress``, ``completed`` or ``cancelled`` as of ``now``."""

@@ -145,7 +145,9 @@ def test_cancel_tells_those_told_keeps_the_window_and_sends_nothing_else(
                           "Sat 2030-06-22 04:00 MDT"]  # fmt: skip
     status = maintenance(site, MONTHLY)
     assert status["status"] == "completed"
-    assert status["incident_updates"][0]["body"] == "This scheduled maintenance has been cancelled."
+    assert status["incident_updates"][0]["body"] == (
+        "This scheduled maintenance has been cancelled.\n\nReason: Vendor recall"
+    )
     post = (site / "notices" / "posts" / f"{MONTHLY}--cancel.md").read_text()
     assert 'status: "cancelled"' in post
     again = run_cli("--now", AFTER_REMINDER, "cancel", MONTHLY, "--reason", "twice")

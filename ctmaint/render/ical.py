@@ -22,6 +22,7 @@ from icalendar.parser import Contentline
 from ctmaint import __version__
 from ctmaint.policy import Policy
 from ctmaint.render.details import cancelled_prefix, details
+from ctmaint.render.notes import change_notes
 from ctmaint.render.vtimezone import vtimezone_ics
 from ctmaint.schedule import Window
 from ctmaint.vocabulary import Impact, WindowStatus
@@ -156,7 +157,10 @@ def window_event(window: Window, policy: Policy, now: datetime, account: str) ->
     """The VEVENT of one window as of ``now``, for ``account`` (a customer or the public)."""
     provider = policy.provider
     revision = window.revision(now)
-    text = details(window, policy).text()
+    # What changed comes first (a cancel's reason, the time a move replaced): calendars
+    # show a description's first lines.
+    text = "".join(f"{note}\n\n" for note in change_notes(window))
+    text += details(window, policy).text()
     if provider.status_page:
         text += f"\nStatus page: {provider.status_page}"
     start, end = event_times(window.start, window.end, policy.zone)

@@ -17,7 +17,10 @@ from ctmaint.times import RangeForm, human_local, human_utc, local_iso, range_en
 
 
 def window_record(window: Window, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
-    """The contract's JSON shape of a window (``upcoming --format json``)."""
+    """The contract's JSON shape of a window (``upcoming --format json``). ``sequence`` is
+    the calendar's SEQUENCE as of ``now`` (:meth:`Window.revision`, which the .ics uses too):
+    operator changes, and one each for the start and the end once passed."""
+    revision = window.revision(now)
     return {
         "id": window.id,
         "calendar": window.calendar,
@@ -28,11 +31,11 @@ def window_record(window: Window, zone: ZoneInfo, now: datetime) -> dict[str, An
         "end_utc": utc_z(window.end),
         "products": list(window.products),
         "impact": window.impact,
-        "status": window.status(now),
+        "status": revision.status,
         "summary": window.summary,
         "description": window.description,
         "justification": window.justification,
-        "sequence": window.sequence,
+        "sequence": revision.sequence,
     }
 
 

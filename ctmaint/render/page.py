@@ -20,6 +20,7 @@ from ctmaint.changes import Change, Complete, Edit
 from ctmaint.policy import Policy
 from ctmaint.render import ical
 from ctmaint.render.details import IMPACT_WORDS, product_names
+from ctmaint.render.notes import change_notes
 from ctmaint.render.templates import template
 from ctmaint.schedule import Window
 from ctmaint.times import human_local, human_utc, range_ends, utc_z
@@ -73,6 +74,7 @@ class WindowView:
     impact: str
     description: str
     justification: str
+    notes: list[str]  # what each cancel, move or extension said, oldest first
     updates: list[Entry]  # status posts, newest first
     history: list[Entry]  # posts and changes, newest first
 
@@ -158,6 +160,7 @@ def _view(
         impact=f"{window.impact}: {IMPACT_WORDS[window.impact]}",
         description=window.description,
         justification=window.justification,
+        notes=change_notes(window),
         updates=updates,
         history=history,
     )

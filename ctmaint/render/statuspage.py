@@ -11,7 +11,9 @@ provider zone's offset, as Statuspage writes them.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,8 +21,8 @@ from zoneinfo import ZoneInfo
 from ctmaint.notices import announced_status
 from ctmaint.policy import Policy
 from ctmaint.render.details import details
-from ctmaint.schedule import Window
-from ctmaint.vocabulary import Impact, WindowStatus
+from ctmaint.schedule import ChangeNote, Window
+from ctmaint.vocabulary import ChangeKind, Impact, WindowStatus
 
 Json = dict[str, Any]
 STATUS = {
@@ -42,6 +44,8 @@ BODIES = {
     "We will provide updates as necessary.",
     "completed": "The scheduled maintenance has been completed.",
     "cancelled": "This scheduled maintenance has been cancelled.",
+    "reschedule": "This scheduled maintenance has been rescheduled.",
+    "extend": "This maintenance has been extended.",
 }
 
 
@@ -170,25 +174,46 @@ def maintenance(window: Window, policy: Policy, now: datetime) -> Json:
     }
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One incident update before it is written: its id (after the window's), status, body
+    and time."""
+
+    id: str
+    status: str
+    body: str
+    moment: datetime
+
+
 def _updates(window: Window, policy: Policy, now: datetime) -> list[Json]:
-    """The automatic timeline: announced, started, completed (or cancelled), newest first.
-    Work recorded once it was under way (or over) opens with that status, at that moment."""
+    """The timeline, newest first: announced; each move or extension (what it replaced);
+    started; completed, or cancelled with the reason given. Work recorded once it was under
+    way (or over) opens with that status, at that moment."""
     opened = _OPENED[announced_status(window)]
-    steps: list[tuple[str, str, datetime]] = [
-        (opened, f"{window.summary}\n\n{details(window, policy).text()}", window.created_at)
-    ]
+    text = f"{window.summary}\n\n{details(window, policy).text()}"
+    announced = _Step(opened, opened, text, window.created_at)
+    middle, seen = [], Counter[ChangeKind]()
+    for note in window.notes:
+        if note.kind is not ChangeKind.CANCEL:
+            seen[note.kind] += 1
+            middle.append(_changed(window, note, seen[note.kind]))
+    last = []
     if window.cancelled:
-        steps.append(("completed", BODIES["cancelled"], window.changed_at))
+        reasons = [n.text for n in window.notes if n.kind is ChangeKind.CANCEL]
+        body = "\n\n".join([BODIES["cancelled"], *reasons])
+        last.append(_Step("completed", "completed", body, window.changed_at))
     else:
-        steps += [
-            (status, BODIES[status], moment)
-            for status, moment in (("in_progress", window.start), ("completed", window.end))
-            if window.created_at < moment <= now
-        ]
+        if window.created_at < window.start <= now:
+            middle.append(_Step("in_progress", "in_progress", BODIES["in_progress"], window.start))
+        if window.created_at < window.end <= now:
+            last.append(_Step("completed", "completed", BODIES["completed"], window.end))
+    # Stable by time; the announcement stays first and the end last whatever the clocks say
+    # (a window completed early may have been extended after the end it was given).
+    steps = [announced, *sorted(middle, key=lambda s: s.moment.timestamp()), *last]
     updates, previous = [], "scheduled"
-    for status, body, moment in steps:
-        updates.append(_update(window, policy, status, previous, body, moment))
-        previous = status
+    for step in steps:
+        updates.append(_update(window, policy, step, previous))
+        previous = step.status
     return updates[::-1]
 
 
@@ -199,15 +224,22 @@ _OPENED = {
 }
 
 
-def _update(
-    window: Window, policy: Policy, status: str, previous: str, body: str, moment: datetime
-) -> Json:
-    """One incident update; its components move from ``previous``'s state to ``status``'s."""
-    at = stamp(moment, policy.zone)
+def _changed(window: Window, note: ChangeNote, ordinal: int) -> _Step:
+    """The update of the ``ordinal``-th move or extension: still ``scheduled`` if made before
+    the start. Its id is ``<window id>/<change>``, then ``-2``, ``-3`` for later ones."""
+    status = "scheduled" if note.made_at < window.start else "in_progress"
+    body = f"{BODIES[str(note.kind)]} {note.text}"
+    return _Step(f"{note.kind}{'' if ordinal == 1 else f'-{ordinal}'}", status, body, note.made_at)
+
+
+def _update(window: Window, policy: Policy, step: _Step, previous: str) -> Json:
+    """One incident update; its components move from ``previous``'s state to its own."""
+    at = stamp(step.moment, policy.zone)
+    status = step.status
     return {
-        "id": f"{window.id}/{status}",
+        "id": f"{window.id}/{step.id}",
         "status": status,
-        "body": body,
+        "body": step.body,
         "incident_id": window.id,
         "created_at": at,
         "updated_at": at,

@@ -44,9 +44,13 @@ def _escape_line_start(match: re.Match[str]) -> str:
     return f"{match[2]}&#{ord(match[3])};"
 
 
-def line_breaks(text: str) -> Markup:
-    """HTML: ``text`` escaped, its line breaks kept as ``<br>``."""
-    return Markup("<br>\n").join(escape(line) for line in text.splitlines())
+def line_breaks(text: str, newline: bool = True) -> Markup:
+    """HTML: ``text`` escaped, its line breaks kept as ``<br>``, each followed by a newline
+    unless ``newline`` is false. Feed bodies pass false: rss-parser (npm, its issue 281)
+    takes the text after ``<br>`` and a newline for part of the tag and drops it.
+    """
+    separator = Markup("<br>\n" if newline else "<br>")
+    return separator.join(escape(line) for line in text.splitlines())
 
 
 def _finalize_markdown(value: Any) -> Any:

@@ -4,9 +4,13 @@ icalendar's ``Timezone.from_tzinfo`` groups transitions into observances with ``
 lists, writes spring-forward onsets in the new offset and puts a COMMENT inside the
 VTIMEZONE; ical.js (Thunderbird, Nextcloud) then resolves some onsets an hour off and
 libical rejects the COMMENT. This module writes the plainest form RFC 5545 allows:
-one observance per transition, each with a single DTSTART and no RRULE or RDATE, so
-there is nothing for a client to expand. Section 3.6.5 puts an observance's DTSTART in
-the offset in effect *before* the onset (TZOFFSETFROM): the Denver spring-forward onset is
+one observance per transition, each with a single onset and no RRULE, so there is nothing
+for a client to expand. That onset is stated twice, as DTSTART and as an RDATE equal to it:
+Home Assistant's ``ical`` (reading a TZID it cannot map to its own zone database) expands
+an observance's RDATEs and RRULE only, so one with a DTSTART alone never takes effect and
+every time reads as UTC; ical.js (which misreads RDATEs listing other onsets) and icalendar
+read the repeated onset as the one it is. Section 3.6.5 puts an observance's DTSTART in the
+offset in effect *before* the onset (TZOFFSETFROM): the Denver spring-forward onset is
 02:00, not 03:00. The transitions come from the zone itself (zoneinfo), found by
 sampling once a day and bisecting to the second, so any IANA zone works.
 """
@@ -87,9 +91,11 @@ def vtimezone_ics(zone: ZoneInfo, first: date, last: date) -> bytes:
     lines = ["BEGIN:VTIMEZONE", f"TZID:{zone.key}", f"X-LIC-LOCATION:{zone.key}"]
     for observance in observances(zone, first, last):
         kind = "DAYLIGHT" if observance.daylight else "STANDARD"
+        onset = f"{observance.local_onset:%Y%m%dT%H%M%S}"
         lines += [
             f"BEGIN:{kind}",
-            f"DTSTART:{observance.local_onset:%Y%m%dT%H%M%S}",
+            f"DTSTART:{onset}",
+            f"RDATE:{onset}",  # the same onset: see the module's docstring
             f"TZNAME:{_text(observance.name)}",
             f"TZOFFSETFROM:{_offset(observance.offset_from)}",
             f"TZOFFSETTO:{_offset(observance.offset_to)}",

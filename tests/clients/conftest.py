@@ -1,5 +1,6 @@
 """Real consumer programs read ctmaint's output: ical.js (Thunderbird, Nextcloud), vdirsyncer and
-khal, and the npm `statuspage.io` client.
+khal, Home Assistant's `ical`, and from npm the `statuspage.io` client and rss-parser (under
+many feed readers and Node apps).
 
 They come from the npm registry and PyPI at pinned versions, installed on first use into
 ``${XDG_CACHE_HOME:-~/.cache}/ctmaint/clients-<tag>/`` (node/ and python/ each built in a temporary
@@ -19,30 +20,40 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ctmaint.changes import Change
+from ctmaint.policy import Policy
+from ctmaint.schedule import Window
+from ctmaint.services import Workspace, schedule
 from tests.conftest import CliRunner
 from tests.serving import Served, serve  # noqa: F401 - serve is a fixture
 
 ENABLED = os.environ.get("CTMAINT_CLIENTS") == "1"
 SKIP_REASON = (
     "CTMAINT_CLIENTS is not 1: the real consumer programs (ical.js, vdirsyncer, khal, "
-    "statuspage.io) are not installed here"
+    "Home Assistant's ical, statuspage.io, rss-parser) are not installed here"
 )
 NEEDS_CLIENTS = pytest.mark.skipif(not ENABLED, reason=SKIP_REASON)
 
 # Pinned consumers. statuspage.io 3.4.x ships no dist/ and needs Node >= 21: stay on 3.3.8.
-NPM_PACKAGES = {"ical.js": "2.2.1", "statuspage.io": "3.3.8"}
-# vdirsyncer and khal, and the libraries that decide how they read a calendar.
+NPM_PACKAGES = {"ical.js": "2.2.1", "statuspage.io": "3.3.8", "rss-parser": "3.13.0"}
+# vdirsyncer, khal and Home Assistant's `ical`, and the libraries that decide how they read a
+# calendar (tzdata is the zone database `ical` prefers to the system's).
 PYPI_PACKAGES = {
     "vdirsyncer": "0.21.0",
     "khal": "0.14.1",
+    "ical": "14.3.1",
     "icalendar": "7.3.2",
     "python-dateutil": "4.0.0",
     "pytz": "2026.6",
+    "tzdata": "2026.6",
+    "pydantic": "2.14.4",
     "aiohttp": "3.14.5",
 }
 TAG = hashlib.sha256(
@@ -113,7 +124,7 @@ def _build_python(work: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
-    """node_modules with ical.js and statuspage.io, installed on first use."""
+    """node_modules with ical.js, statuspage.io and rss-parser, installed on first use."""
     if not ENABLED:
         pytest.skip(SKIP_REASON)
     if shutil.which("node") is None or shutil.which("npm") is None:
@@ -132,8 +143,9 @@ def node_dir(node_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 @pytest.fixture(scope="session")
 def client_python() -> Path:
-    """The python of a virtual environment holding vdirsyncer and khal (run with -m: a venv
-    that was renamed into place keeps working that way, its bin/ scripts would not)."""
+    """The python of a virtual environment holding vdirsyncer, khal and Home Assistant's
+    `ical` (run with -m: a venv that was renamed into place keeps working that way, its bin/
+    scripts would not)."""
     if not ENABLED:
         pytest.skip(SKIP_REASON)
     return _install(CLIENTS / "python", _build_python) / "bin" / "python"
@@ -178,6 +190,32 @@ def upcoming(run_cli: CliRunner, now: str, days: int = 400) -> dict[str, dict[st
     result = run_cli("--now", now, "upcoming", "--days", str(days), "--format", "json")
     assert result.code == 0, result.err
     return {w["id"]: w for w in json.loads(result.out)}
+
+
+@dataclass(frozen=True)
+class Published:
+    """What `build` at one moment publishes, as ctmaint itself has it."""
+
+    windows: dict[str, Window]  # by id
+    policy: Policy
+    changes: list[Change]
+
+
+def published(folder: Path, now: str) -> Published:
+    """ctmaint's own windows in the span `build` at ``now`` publishes (the past 90 days
+    included, which `upcoming` leaves out), from the state in ``folder``."""
+    moment = datetime.fromisoformat(now)
+    workspace = Workspace.locate(None, None, moment, folder)
+    try:
+        policy = workspace.policy
+        span = (
+            moment - timedelta(days=policy.days_back),
+            moment + timedelta(days=policy.days_ahead),
+        )
+        windows = {w.id: w for w in schedule(workspace, *span)}
+        return Published(windows, policy, list(workspace.changes))
+    finally:
+        workspace.close()
 
 
 FALL_BACK_WORK = "Firmware on the Zürich SBCs"  # not ASCII: the .ics must say how it is encoded

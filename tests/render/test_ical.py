@@ -72,11 +72,14 @@ def test_refresh_interval_is_typed_as_a_duration(built: Built) -> None:
     )
 
 
-def test_vtimezone_has_no_rdate_no_comment_and_onsets_in_the_old_offset(built: Built) -> None:
+def test_vtimezone_states_each_onset_once_no_comment_and_onsets_in_the_old_offset(
+    built: Built,
+) -> None:
     (zone,) = load(built.calendars / "all.ics").walk("VTIMEZONE")
     assert "COMMENT" not in zone
     for observance in zone.subcomponents:
-        assert "RDATE" not in observance
+        # The RDATE repeats the DTSTART (Home Assistant's ical needs it); no other onset.
+        assert [d.dt for d in observance["RDATE"].dts] == [observance["DTSTART"].dt]
         assert "RRULE" not in observance
     onsets = {
         (o.name, o["DTSTART"].dt.date()): o["DTSTART"].dt.time()
