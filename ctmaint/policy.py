@@ -147,6 +147,25 @@ class Policy:
         return max((c.duration for c in self.calendars.values()), default=timedelta(0))
 
 
+def _domain_problem(domain: str) -> str:
+    """Why ``domain`` is refused, with the ASCII (punycode) form to write when it is an
+    internationalized name: UIDs, Message-IDs and the BCOP properties carry it as ASCII."""
+    try:
+        ascii_form = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_form = ""
+    if (
+        ascii_form
+        and ascii_form != domain
+        and re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", ascii_form)
+    ):
+        return (
+            f"'{domain}' is not written in ASCII: write its ASCII form, domain = "
+            f'"{ascii_form}" (calendars, mail and the maintenance BCOP carry the domain as ASCII)'
+        )
+    return f"'{domain}' is not a domain name like example.com"
+
+
 def embedded_policy_text() -> str:
     """The shipped policy, as `ctmaint init` writes it."""
     return resources.files("ctmaint").joinpath("data/policy.toml").read_text(encoding="utf-8")
@@ -326,7 +345,7 @@ class _Reader:
         name = self.value(table, "name", where, str)
         domain = self.value(table, "domain", where, str)
         if domain is not None and not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", domain):
-            self.fail("provider.domain", f"'{domain}' is not a domain name like example.com")
+            self.fail("provider.domain", _domain_problem(domain))
         zone = self.convert(
             "provider.timezone", self.value(table, "timezone", where, str), parse_zone
         )

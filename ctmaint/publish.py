@@ -38,19 +38,41 @@ _ABOUT = (
 )
 
 
-def write_atomic(path: Path, data: bytes, mode: int = PUBLIC) -> bool:
-    """Replace ``path`` with ``data``; return False if it already held exactly that."""
+def write_atomic(path: Path, data: bytes, mode: int = PUBLIC, staging: Path | None = None) -> bool:
+    """Replace ``path`` with ``data``; return False if it already held exactly that.
+    ``staging`` (a folder on the same filesystem) holds the file while it is written, so
+    that a process killed mid-write leaves nothing beside ``path``; default its folder."""
     if _holds(path, data):
         return False
-    _swap([(_stage(path, data, mode), path)])
+    _swap([(_stage(path, data, mode, staging), path)])
     return True
 
 
-def write_private(path: Path, data: bytes) -> bool:
+def write_private(path: Path, data: bytes, staging: Path | None = None) -> bool:
     """:func:`write_atomic` for what only the owner may read (the outbox): the file 0600,
     its folder 0700 when created."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return write_atomic(path, data, PRIVATE)
+    return write_atomic(path, data, PRIVATE, staging)
+
+
+def staging_folder(folder: Path) -> Path:
+    """Where files of ``folder`` are staged (see :func:`staging_beside`)."""
+    return folder.parent / f".{folder.name}.staging"
+
+
+def staging_beside(folder: Path) -> Path | None:
+    """A private folder beside ``folder``, on its filesystem, to stage its files in (see
+    :func:`write_atomic`); None where none can be made there (then files are staged in
+    ``folder`` itself)."""
+    staging = staging_folder(folder)
+    try:
+        staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if staging.stat().st_dev != folder.stat().st_dev:
+            return None
+    except OSError:
+        return None
+    return staging
 
 
 def write_tree(root: Path, files: Mapping[str, bytes]) -> list[Path]:
@@ -250,10 +272,12 @@ def _holds(path: Path, data: bytes) -> bool:
         return False
 
 
-def _stage(path: Path, data: bytes, mode: int) -> Path:
-    """``data`` in a new temporary file beside ``path``, on disk, with ``mode``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMPORARY)
+def _stage(path: Path, data: bytes, mode: int, staging: Path | None = None) -> Path:
+    """``data`` in a new temporary file in ``staging`` (default: beside ``path``), on disk,
+    with ``mode``."""
+    folder = staging or path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=_TEMPORARY)
     temporary = Path(name)
     try:
         with os.fdopen(handle, "wb") as stream:

@@ -2,7 +2,8 @@
 
 File names are derived from the notice and the address, and each file is written
 atomically, so delivering again after a crash replaces the same file instead of adding
-a second one: the outbox is idempotent.
+a second one: the outbox is idempotent. Files are written in a staging folder beside the
+outbox and renamed in whole, so a run killed mid-write leaves nothing in the outbox.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from typing import TYPE_CHECKING
 from ctmaint.delivery import Outcome
 from ctmaint.errors import DeliveryError, os_reason
 from ctmaint.notices import Recipient
-from ctmaint.publish import remove_stale_temporaries, write_private
+from ctmaint.publish import (
+    remove_stale_temporaries,
+    staging_beside,
+    staging_folder,
+    write_private,
+)
 
 if TYPE_CHECKING:
     from ctmaint.render.message import Message
@@ -30,10 +36,19 @@ class OutboxTransport:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._staging: tuple[Path | None] | None = None  # made on the first message
 
     def start(self) -> None:
-        """With the send lock held: remove what a killed run left half-written."""
+        """With the send lock held: remove what a killed run left half-written (in the
+        staging folder, or in the outbox itself from an older ctmaint). Creates nothing."""
         remove_stale_temporaries(self.folder)
+        remove_stale_temporaries(staging_folder(self.folder))
+
+    @property
+    def staging(self) -> Path | None:
+        if self._staging is None:
+            self._staging = (staging_beside(self.folder),)
+        return self._staging[0]
 
     def deliver(
         self, message: Message, recipients: Sequence[Recipient], now: datetime
@@ -49,7 +64,8 @@ class OutboxTransport:
                 outcomes.append(Outcome(recipient.email, "failed", None, f"not sendable: {error}"))
                 continue
             try:
-                write_private(self.folder / eml_name(message.notice_id, recipient.email), email)
+                name = eml_name(message.notice_id, recipient.email)
+                write_private(self.folder / name, email, self.staging)
             except OSError as error:  # a full disk, a folder gone read-only: stop the run
                 raise DeliveryError(
                     f"cannot write to the outbox {self.folder} ({os_reason(error)}); "
