@@ -12,7 +12,10 @@ in the same all-or-nothing swap, every file the record lists that it no longer w
 window skipped or gone out of the published span, a product or calendar removed) and whose
 bytes are still those build wrote. A file no record lists (the folder's README, a favicon,
 the posts `send` writes) is never touched; a listed file someone changed since is left in
-place, named, and no longer listed. The record lives in the folder, not in the state, so it
+place, named, and no longer listed. Nor is a file build did not write ever replaced: a build
+that would overwrite one (a site's own index.html in a folder given to --notices) is refused
+whole. Without a record (a folder new to build, or one an older build wrote), a file counts
+as build's when it carries ctmaint's marks. The record lives in the folder, not in the state, so it
 travels with the folder (copied, rsynced, given to --calendars on another host) and each
 folder answers only for what was written into it.
 """
@@ -128,6 +131,7 @@ def publish_trees(trees: Mapping[Path, Mapping[str, bytes]]) -> Published:
     whole: dict[Path, dict[str, bytes]] = {}
     for root, files in trees.items():
         earlier = _read_manifest(root, published.notes)
+        _refuse_foreign(root, earlier, files)
         published.removed += _stale(root, earlier, files, published.notes)
         whole[root] = {**files, MANIFEST: _manifest(files)}
     if published.removed:  # one folder inside the other: the other may write it now
@@ -135,6 +139,42 @@ def publish_trees(trees: Mapping[Path, Mapping[str, bytes]]) -> Published:
         published.removed = [path for path in published.removed if path.resolve() not in writing]
     published.written = write_trees(whole, published.removed)
     return published
+
+
+class ForeignFile(Exception):
+    """A file build would replace but did not write."""
+
+
+# What ctmaint's own files carry, by kind: a page, a calendar, a feed, a status JSON, the CSS.
+_MARKS = (
+    b'<meta name="generator" content="ctmaint">',
+    b'id="product-all"',  # the index page of builds from before the generator mark
+    b'<article class="window" data-window=',  # a window page of those builds
+    b"//ctmaint ",  # a calendar's PRODID
+    b"<generator>ctmaint</generator>",  # RSS and Atom
+    b'{"page":{"id":',  # index.json and the Statuspage API files
+    b"written by `ctmaint build`",  # status.css
+)
+
+
+def _refuse_foreign(root: Path, earlier: Mapping[str, str], files: Mapping[str, bytes]) -> None:
+    """ForeignFile naming the first file under ``root`` this build would replace that no
+    build wrote: not in the record, not the same bytes, and without ctmaint's marks."""
+    for relative, data in sorted(files.items()):
+        if relative in earlier:
+            continue
+        path = root / relative
+        try:
+            if not stat.S_ISREG(path.lstat().st_mode):
+                continue
+            held = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if held != data and not any(mark in held for mark in _MARKS):
+            raise ForeignFile(
+                f"{path} was not written by ctmaint build, which would replace it: move it, or "
+                "give build a folder of its own; nothing was written"
+            )
 
 
 def _manifest(files: Mapping[str, bytes]) -> bytes:

@@ -59,7 +59,7 @@ from ctmaint.policy import (
     embedded_policy_text,
     example_contacts_text,
 )
-from ctmaint.publish import publish_trees, remove_stale_temporaries, write_trees
+from ctmaint.publish import ForeignFile, publish_trees, remove_stale_temporaries, write_trees
 from ctmaint.schedule import Window, elapsed_end, windows_between
 from ctmaint.text import plural
 from ctmaint.times import format_duration, human_local
@@ -117,6 +117,8 @@ def build(workspace: Workspace, calendars_dir: Path, notices_dir: Path) -> Build
     notices = notice_files(windows, policy, now, horizon, posts, workspace.changes)
     try:
         done = publish_trees({calendars_dir: calendars, notices_dir: notices})
+    except ForeignFile as error:
+        raise PublishError(str(error)) from None
     except OSError as error:
         where = error.filename or f"{calendars_dir} or {notices_dir}"
         raise PublishError(

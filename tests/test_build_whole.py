@@ -234,3 +234,41 @@ def test_a_folder_linked_out_of_the_folder_since_is_not_followed(
     out = build(run_cli, NOW, site)
     assert (elsewhere / "weekly-2030-06-10.html").is_file()
     assert "weekly-2030-06-10.html: a link leads out of" in out
+
+
+FOREIGN = {
+    "index.html": b"<!DOCTYPE html><title>Our site</title><p>Welcome</p>\n",
+    "index.json": b'{"site": "ours"}\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOREIGN))
+def test_a_file_build_did_not_write_is_never_replaced(
+    run_cli: CliRunner, tmp_path: Path, name: str
+) -> None:
+    """A folder shared with a site: build refuses, names the file, and writes nothing."""
+    shared = tmp_path / "www"
+    shared.mkdir()
+    (shared / name).write_bytes(FOREIGN[name])
+    result = run_cli("--now", "2030-06-01T12:00:00Z", "build", "--notices", str(shared))
+    assert result.code == 1
+    assert f"{shared / name} was not written by ctmaint build" in result.err
+    assert "nothing was written" in result.err
+    assert sorted(p.name for p in shared.iterdir()) == [name]
+    assert (shared / name).read_bytes() == FOREIGN[name]
+    assert not (tmp_path / "calendars").exists()
+
+
+def test_files_an_older_build_wrote_without_a_record_are_still_build_s(
+    run_cli: CliRunner, tmp_path: Path
+) -> None:
+    """An upgrade: the folders of a build from before the record are replaced as before."""
+    first = run_cli("--now", "2030-06-01T12:00:00Z", "build")
+    assert first.code == 0, first.err
+    for folder in ("calendars", "notices"):
+        (tmp_path / folder / ".ctmaint-build.json").unlink()
+    page = tmp_path / "notices" / "index.html"
+    page.write_bytes(page.read_bytes().replace(b'<meta name="generator" content="ctmaint">\n', b""))
+    again = run_cli("--now", "2030-06-08T12:00:00Z", "build")
+    assert again.code == 0, again.err
+    assert b'content="ctmaint"' in page.read_bytes()
