@@ -376,12 +376,12 @@ def send(
         typer.echo(f"ctmaint: {report.stopped}; {left} left for the next run", err=True)
     for action in report.actions:
         typer.echo(action)
-    for notice_id, count, grace in report.expired:
-        typer.echo(
-            f"ctmaint: expired: {notice_id} ({plural(count, 'recipient')}) {grace}; it was "
-            "not sent",
-            err=True,
-        )
+    expired = [
+        f"{notice_id} ({plural(count, 'recipient')}) {grace}; it was not sent"
+        for notice_id, count, grace in report.expired
+    ]
+    for line in _collapse(expired, keep=20):
+        typer.echo(f"ctmaint: expired: {line}", err=True)
     for problem in _collapse(report.left_out):
         typer.echo(f"ctmaint: left out until fixed: {problem}", err=True)
     if report.left_out_rows:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ctmaint.render.message import Message
 
 EPOCH_KEY = "send_epoch"
+LAST_SEND_KEY = "last_send"  # when the last send ran: the next looks back at least as far
 LOCK_WAIT_S = 30.0
 PENDING, SENDING, UNCERTAIN = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.UNCERTAIN
 
@@ -91,10 +92,15 @@ class SendReport:
         return line + (f" ({'; '.join(notes)})" if notes else "")
 
 
-def span(policy: Policy, now: datetime) -> tuple[datetime, datetime]:
-    """Windows whose notices may be due or expiring at ``now``."""
+def span(policy: Policy, now: datetime, ledger: Ledger) -> tuple[datetime, datetime]:
+    """Windows whose notices may be due or expiring at ``now``: the published span back
+    from now, or from the last send if that was earlier (cron down for longer than
+    ``publish.days_back``), so a notice that expired meanwhile is still marked and
+    reported, never silently gone."""
     back = timedelta(days=policy.days_back)
-    return now - back, now + lookahead(policy)
+    last = Deliveries(ledger).setting(LAST_SEND_KEY)
+    since = min(datetime.fromisoformat(last), now) if last else now
+    return since - back, now + lookahead(policy)
 
 
 def view(deliveries: Deliveries) -> LedgerView:
@@ -183,6 +189,7 @@ def send(
     """
     deliveries = Deliveries(ledger)
     deliveries.set_earliest(EPOCH_KEY, utc_z(plan.epoch))
+    deliveries.set_setting(LAST_SEND_KEY, utc_z(now))
     report = SendReport(
         recovered=plan.resent_in_flight,
         resent_uncertain=len(plan.resend_uncertain),

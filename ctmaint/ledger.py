@@ -538,6 +538,15 @@ class Deliveries:
         row = self.ledger.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def set_setting(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``, replacing any."""
+        with self.ledger.transaction() as ledger:
+            ledger.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
     def set_earliest(self, key: str, value: str) -> str:
         """Store ``value`` (UTC text, ``...Z``) unless ``key`` holds an earlier one; return
         what is stored. The first send's time: a run whose clock was ahead set it too late."""

@@ -299,7 +299,6 @@ def _send(
     """:func:`send`, once the transport is made: under the send lock, plan and carry out."""
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts
-    start, end = dispatch.span(policy, now)
     with dispatch.send_lock(workspace.state) as held:
         if held is None:
             raise dispatch.AnotherRunError(
@@ -310,7 +309,7 @@ def _send(
         disagree = _meet_the_other_hosts(workspace, ledger) if workspace.shared else []
         transport.start()
         remove_stale_temporaries(notices_dir / "posts")
-        windows = notice_windows(workspace, start, end)
+        windows = notice_windows(workspace, *dispatch.span(policy, now, ledger))
         plan = dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
         run = dispatch.Run(clock.monotonic() + policy.send.time_budget.total_seconds())
         run.still_held = held
@@ -376,9 +375,8 @@ def plan_send(workspace: Workspace) -> sendplan.SendPlan:
     """What `send` would do now, decided on a read-only snapshot (``send --dry-run``)."""
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts
-    start, end = dispatch.span(policy, now)
     with workspace.reading() as ledger:
-        windows = notice_windows(workspace, start, end)
+        windows = notice_windows(workspace, *dispatch.span(policy, now, ledger))
         return dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
 
 
@@ -404,11 +402,11 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
     policy, now = workspace.policy, workspace.now
     contacts = workspace.contacts
     first, last = now - timedelta(days=7), now + timedelta(days=days)
-    back, _ = dispatch.span(policy, now)  # how far back `send` looks
-    start = min(first - policy.longest_window, back)
-    windows = notice_windows(workspace, start, last + lookahead(policy))
-    notices = plan(policy, windows) + changes.change_notices(policy, windows, workspace.changes)
     with workspace.reading() as ledger:
+        back, _ = dispatch.span(policy, now, ledger)  # how far back `send` looks
+        start = min(first - policy.longest_window, back)
+        windows = notice_windows(workspace, start, last + lookahead(policy))
+        notices = plan(policy, windows) + changes.change_notices(policy, windows, workspace.changes)
         deliveries = Deliveries(ledger)
         states = deliveries.states()
         told = sendplan.told(deliveries.rows())

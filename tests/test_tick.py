@@ -48,7 +48,7 @@ def settings(site: Path) -> dict[str, str]:
 def test_a_tick_with_nothing_to_do_leaves_no_record_to_answer_the_next_from(
     reminded: Path,
 ) -> None:
-    assert set(settings(reminded)) == {"send_epoch", "ledger_id"}
+    assert set(settings(reminded)) == {"send_epoch", "last_send", "ledger_id"}
 
 
 def changed_zone_database(folder: Path, zone: str, instead: str) -> Path:

@@ -98,3 +98,20 @@ def test_a_notice_with_nobody_to_tell_is_not_posted(run_cli: CliRunner, site: Pa
     assert "reached no one" in result.err
     index = site / "notices" / "index.json"
     assert not index.exists() or json.loads(index.read_text())["posts"] == []
+
+
+def test_notices_that_expired_while_cron_was_down_longer_than_the_span_are_reported(
+    run_cli: CliRunner, site: Path
+) -> None:
+    """Cron down from January to June, longer than publish.days_back (90 days): the notices
+    of February's window still expire with a row each and a line on stderr, so `history`
+    keeps a trace of them."""
+    assert send(run_cli, "2030-01-02T12:00:00-07:00").startswith("sent ")
+    result = run_cli("--now", "2030-06-01T12:00:00-06:00", "send")
+    assert result.code == 0, result.err
+    for stage in ("week-before", "start", "complete"):
+        assert f"expired: monthly-2030-02-15/{stage} (4 recipients) was due at" in result.err
+    noticed = json.loads(run_cli("--now", "2030-06-01T12:01:00-06:00", "history",
+                                 "--format", "json").out)["notices"]  # fmt: skip
+    february = {n["notice"]: n["expired"] for n in noticed if "2030-02-15" in n["notice"]}
+    assert february == {f"monthly-2030-02-15/{s}": 4 for s in ("week-before", "start", "complete")}
