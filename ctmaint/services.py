@@ -640,8 +640,7 @@ _TABLES = {
     " expires_at, updated_at, sent_at, transport, message_id, error, resent_uncertain, host",
     "posts": "notice_id, window_id, stage, status, title, path, posted_at",
     "settings": "key, value",
-    "hosts": "name, policy, contacts, seen_at",
-}
+}  # not hosts: only a shared state records them
 
 
 def migrate_state(workspace: Workspace, url: str) -> dict[str, int]:
