@@ -48,6 +48,8 @@ def is_email(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Contact:
+    """One row of contacts.csv, checked: who is told of what."""
+
     organization: str
     account: str
     name: str

@@ -188,8 +188,7 @@ def send(
     rest stays pending for the next run.
     """
     deliveries = Deliveries(ledger)
-    deliveries.set_earliest(EPOCH_KEY, utc_z(plan.epoch))
-    deliveries.set_setting(LAST_SEND_KEY, utc_z(now))
+    _mark_run(deliveries, plan.epoch, now)
     report = SendReport(
         recovered=plan.resent_in_flight,
         resent_uncertain=len(plan.resend_uncertain),
@@ -217,6 +216,22 @@ def send(
             _write_index(deliveries, policy, notices_dir, now, report)
     report.pending = sum(counts.get(PENDING, 0) for counts in deliveries.states().values())
     return report
+
+
+def _mark_run(deliveries: Deliveries, epoch: datetime, now: datetime) -> None:
+    """Record the first send's time (the earliest clock seen) and this one's. A run within
+    a day of the last recorded one writes nothing: a quiet tick stays read-only, and the
+    look back (:func:`span`) needs the last run to the day, not to the minute."""
+    first, last = deliveries.setting(EPOCH_KEY), deliveries.setting(LAST_SEND_KEY)
+    recent = last is not None and timedelta(0) <= now - datetime.fromisoformat(last) < RECORD_RUN
+    if first is not None and first <= utc_z(epoch) and recent:
+        return
+    with deliveries.ledger.transaction():
+        deliveries.set_earliest(EPOCH_KEY, utc_z(epoch))
+        deliveries.set_setting(LAST_SEND_KEY, utc_z(now))
+
+
+RECORD_RUN = timedelta(days=1)  # how stale the recorded last run may grow
 
 
 def _resolve(deliveries: Deliveries, plan: SendPlan, now: datetime) -> None:

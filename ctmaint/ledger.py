@@ -500,6 +500,8 @@ RowKey = tuple[str, str]  # (notice id, recipient)
 
 @dataclass(frozen=True)
 class DeliveryRow:
+    """One (notice, recipient) row of the ledger as stored."""
+
     notice_id: str
     recipient: str
     window_id: str

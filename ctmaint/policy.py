@@ -7,14 +7,12 @@ so nothing downstream parses text again.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parseaddr
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -39,6 +37,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Provider:
+    """The ``[provider]`` table: who publishes, in which zone, from which address."""
+
     name: str
     domain: str
     zone: ZoneInfo
@@ -52,6 +52,8 @@ class Provider:
 
 @dataclass(frozen=True)
 class Product:
+    """One product of ``[products]``: its id and the name customers read."""
+
     id: str
     name: str
 
@@ -85,6 +87,8 @@ class CalendarSpec:
 
 @dataclass(frozen=True)
 class UnscheduledSpec:
+    """The ``[unscheduled]`` table: the hours to avoid, the default impact, the notices."""
+
     avoid_from: time
     avoid_until: time
     impact: Impact
@@ -126,6 +130,8 @@ class SendSettings:
 
 @dataclass(frozen=True)
 class Policy:
+    """The whole policy file, read and checked."""
+
     source: str
     provider: Provider
     products: dict[str, Product]
@@ -166,13 +172,18 @@ def _domain_problem(domain: str) -> str:
     return f"'{domain}' is not a domain name like example.com"
 
 
+# The package's own files, read from where it is installed (importlib.resources would cost a
+# cron tick a few milliseconds of imports for the same bytes).
+DATA = Path(__file__).parent / "data"
+
+
 def embedded_policy_text() -> str:
     """The shipped policy, as `ctmaint init` writes it."""
-    return resources.files("ctmaint").joinpath("data/policy.toml").read_text(encoding="utf-8")
+    return (DATA / "policy.toml").read_text(encoding="utf-8")
 
 
 def example_contacts_text() -> str:
-    return resources.files("ctmaint").joinpath("data/contacts.csv").read_text(encoding="utf-8")
+    return (DATA / "contacts.csv").read_text(encoding="utf-8")
 
 
 def load_policy(path: Path | None, cwd: Path) -> Policy:
@@ -236,6 +247,8 @@ class _Reader:
     def known_keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
         for key in table:
             if key not in allowed:
+                import difflib  # only for a misspelt key
+
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
                 self.fail(f"{where}.{key}" if where else key, f"unknown key; {hint}")

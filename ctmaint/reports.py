@@ -14,6 +14,8 @@ from ctmaint.notices import Notice
 
 @dataclass(frozen=True)
 class PlannedNotice:
+    """A notice as `notices` lists it: its recipients and its state."""
+
     notice: Notice
     recipients: int
     state: str
@@ -21,6 +23,8 @@ class PlannedNotice:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """What became of one notice, as `history` lists it."""
+
     notice_id: str
     sent: int
     failed: int
@@ -38,5 +42,7 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class History:
+    """Every notice sent or tried, and every operator change."""
+
     notices: list[HistoryEntry]
     changes: list[Change]

@@ -78,6 +78,8 @@ class Window:
 
 @dataclass(frozen=True)
 class Revision:
+    """A window's revision as calendars publish it: SEQUENCE, DTSTAMP and status."""
+
     status: WindowStatus
     sequence: int
     stamp: datetime  # UTC

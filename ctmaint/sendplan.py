@@ -85,6 +85,8 @@ Step = Expire | Deliver
 
 @dataclass(frozen=True)
 class SendPlan:
+    """Everything a send does at one moment, decided before any of it is done."""
+
     epoch: datetime
     recover: tuple[RowKey, ...]
     resend_uncertain: tuple[RowKey, ...]

@@ -87,6 +87,8 @@ def notice_windows(workspace: Workspace, start: datetime, end: datetime) -> list
 
 @dataclass(frozen=True)
 class BuildResult:
+    """What `build` did: the windows, the files written, unchanged and removed."""
+
     windows: int
     written: list[Path]
     unchanged: int
@@ -158,6 +160,8 @@ def window_ids(workspace: Workspace) -> list[str]:
 
 @dataclass(frozen=True)
 class CheckReport:
+    """What `check` found: every problem, and notes on what is configured."""
+
     problems: list[Problem]
     notes: list[str]
 

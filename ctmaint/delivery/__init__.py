@@ -23,6 +23,8 @@ OutcomeState = Literal["sent", "retry", "failed", "uncertain"]
 
 @dataclass(frozen=True)
 class Outcome:
+    """What the transport answered for one recipient of a batch."""
+
     recipient: str
     state: OutcomeState
     message_id: str | None = None

@@ -28,6 +28,8 @@ from ctmaint.schedule import Window
 
 @dataclass(frozen=True)
 class FeedFiles:
+    """One feed in its two formats."""
+
     rss: bytes
     atom: bytes
 

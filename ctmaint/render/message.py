@@ -162,6 +162,8 @@ def message_id(message: Message, recipient: Recipient) -> str:
 
 @dataclass(frozen=True)
 class Post:
+    """A status post: its file under notices/, its title and status, its Markdown."""
+
     path: str
     title: str
     status: str

@@ -64,6 +64,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class WindowView:
+    """A window as the status page shows it."""
+
     id: str
     title: str
     status: str
