@@ -9,6 +9,7 @@ import os
 import re
 import sqlite3
 import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -20,7 +21,7 @@ import pytest
 
 from ctmaint.postgres import SEND_LOCK, WRITE_LOCK
 from tests.hosts.conftest import Host, history, make_hosts
-from tests.test_send import CONTACTS, MONTHLY, MONTHLY_TO, write_contacts
+from tests.test_send import CONTACTS, CTMAINT, MONTHLY, MONTHLY_TO, write_contacts
 
 REMINDER = "2030-06-14T09:00:00-06:00"
 MANY = [f"Org {i},ORG-{i},Person {i},,p{i}@org{i}.example,,maintenance,*," for i in range(1500)]
@@ -65,6 +66,14 @@ def grant_ledger(database: str, name: str) -> None:
         db.execute(f"GRANT USAGE ON SCHEMA ctmaint TO {name}")
         db.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA ctmaint TO {name}")
         db.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA ctmaint TO {name}")
+
+
+def ctmaint_run(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
+    """``ctmaint ARGS`` on ``host``, whatever its exit code."""
+    return subprocess.run(
+        [str(CTMAINT), *args],
+        cwd=host.folder, env=host.env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
 
 
 def ledger_named(check_output: str) -> str:
@@ -133,11 +142,7 @@ def test_a_role_without_rights_on_the_ledger_is_told_in_one_sentence(
     first, second = make_hosts(tmp_path, database, 2, CONTACTS)
     first.run("--now", REMINDER, "send")
     second.state = with_user(database, name, password)
-    done = subprocess.run(
-        [str(Path(os.sys.executable).parent / "ctmaint"), "--now", REMINDER, "send"],
-        cwd=second.folder, env=second.env(), capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
+    done = ctmaint_run(second, "--now", REMINDER, "send")
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1, done.stderr
     assert "refused this role" in done.stderr
@@ -152,11 +157,7 @@ def test_a_database_holding_two_ledgers_is_refused(tmp_path: Path, database: str
         db.execute("CREATE SCHEMA stray")
         db.execute("CREATE TABLE stray.ctmaint_schema (version INTEGER NOT NULL)")
     for command in (("send",), ("history",), ("check",)):
-        done = subprocess.run(
-            [str(Path(os.sys.executable).parent / "ctmaint"), "--now", REMINDER, *command],
-            cwd=host.folder, env=host.env(), capture_output=True, text=True, timeout=120,
-            check=False,
-        )  # fmt: skip
+        done = ctmaint_run(host, "--now", REMINDER, *command)
         assert done.returncode == 1, (command, done.stderr)
         assert "holds 2 ctmaint ledgers (in the schemas ctmaint, stray)" in done.stderr
         assert "Traceback" not in done.stderr
@@ -187,11 +188,7 @@ def test_migrating_while_a_send_runs_waits_for_it_and_sends_nothing_twice(
     assert again.strip() == "sent 0, failed 0, expired 0, pending 0"
     assert max(host.outbox().values()) == 1
     assert sum(host.outbox().values()) == 600
-    moved = subprocess.run(
-        [str(Path(os.sys.executable).parent / "ctmaint"), *local, "--now",
-         "2030-06-14T09:02:00-06:00", "send"],
-        cwd=host.folder, env=host.env(), capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    moved = ctmaint_run(host, *local, "--now", "2030-06-14T09:02:00-06:00", "send")
     assert moved.returncode == 1
     assert "was moved by `ctmaint migrate-state`" in moved.stderr
     assert PASSWORD not in moved.stderr
@@ -223,11 +220,7 @@ def test_migrating_refuses_rows_in_flight(tmp_path: Path, database: str) -> None
     with db:
         db.execute("UPDATE deliveries SET state = 'sending' WHERE recipient = 'ann@acme.example'")
     db.close()
-    done = subprocess.run(
-        [str(Path(os.sys.executable).parent / "ctmaint"), *local, "migrate-state", "--to",
-         database],
-        cwd=host.folder, env=host.env(), capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = ctmaint_run(host, *local, "migrate-state", "--to", database)
     assert done.returncode == 1
     assert "1 delivery of" in done.stderr
     assert "is in flight" in done.stderr
@@ -400,10 +393,7 @@ def test_a_password_in_the_url_query_is_never_printed(tmp_path: Path, database: 
     host.run(*local, "--now", REMINDER, "send")
     migrated = host.run(*local, "migrate-state", "--to", url)
     wrong = f"{bare.rsplit('/', 1)[0]}/no_such_db?password={PASSWORD}"
-    failed = subprocess.run(
-        [str(Path(os.sys.executable).parent / "ctmaint"), "--state", wrong, "history"],
-        cwd=host.folder, env=host.env(), capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    failed = ctmaint_run(host, "--state", wrong, "history")
     assert failed.returncode == 1
     for text in (checked, migrated, failed.stderr):
         assert PASSWORD not in text
@@ -424,7 +414,7 @@ def test_urls_libpq_reads_otherwise_are_refused_without_their_secrets(
     write_contacts(tmp_path, CONTACTS)
     for command in (("check",), ("history",), ("send",)):
         done = subprocess.run(
-            [str(Path(os.sys.executable).parent / "ctmaint"), "--state", url, *command],
+            [str(CTMAINT), "--state", url, *command],
             cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
             env={k: v for k, v in os.environ.items() if not k.startswith(("CTMAINT_", "PG"))},
         )  # fmt: skip
@@ -455,7 +445,7 @@ def test_a_host_whose_clock_is_off_refuses_to_send(
     host = make_hosts(tmp_path, database, 1, CONTACTS)[0]
     host.run("--now", "2030-06-01T12:00:00-06:00", "send")  # makes the ledger
     done = subprocess.run(
-        [os.sys.executable, "-c", SKEWED_HOST, str(minutes), "--now", REMINDER, "send"],
+        [sys.executable, "-c", SKEWED_HOST, str(minutes), "--now", REMINDER, "send"],
         cwd=host.folder, env=host.env(), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
@@ -463,7 +453,7 @@ def test_a_host_whose_clock_is_off_refuses_to_send(
     assert "nothing was sent" in done.stderr
     assert host.outbox() == Counter()
     in_step = subprocess.run(
-        [os.sys.executable, "-c", SKEWED_HOST, "1", "--now", REMINDER, "send"],
+        [sys.executable, "-c", SKEWED_HOST, "1", "--now", REMINDER, "send"],
         cwd=host.folder, env=host.env(), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert in_step.returncode == 0, in_step.stderr  # a minute is within bounds
@@ -473,13 +463,6 @@ def test_a_host_whose_clock_is_off_refuses_to_send(
 # -- hosts that disagree ----------------------------------------------------------------------
 
 EXTRA = "Eps,EPS-1,Flo,,flo@eps.example,,maintenance,*,"
-
-
-def ctmaint_run(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(os.sys.executable).parent / "ctmaint"), *args],
-        cwd=host.folder, env=host.env(), capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
 
 
 def test_hosts_with_other_contacts_are_told_and_a_waiting_row_says_why(
