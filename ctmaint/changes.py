@@ -25,7 +25,7 @@ from ctmaint.policy import UNSCHEDULED, Policy
 from ctmaint.schedule import ChangeNote, Window, windows_between
 from ctmaint.text import bad_character, plural
 from ctmaint.times import check_in_range, format_duration, human_local, utc_z
-from ctmaint.vocabulary import ChangeKind, Impact, Stage
+from ctmaint.vocabulary import ChangeKind, Impact, Stage, WindowStatus
 
 if TYPE_CHECKING:
     from ctmaint.ledger import StoredChange
@@ -118,7 +118,14 @@ class Add(Event):
             justification=self.justification,
             created_at=made_at,
             changed_at=made_at,
+            recorded=self.recorded(made_at),
         )
+
+    def recorded(self, made_at: datetime) -> WindowStatus:
+        """Where the work stood when it was recorded (see :attr:`Window.recorded`)."""
+        if self.ended:
+            return WindowStatus.COMPLETED
+        return WindowStatus.IN_PROGRESS if self.start <= made_at else WindowStatus.SCHEDULED
 
     def to_json(self) -> dict[str, Any]:
         return {

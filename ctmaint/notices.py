@@ -58,6 +58,16 @@ class Notice:
             return announced_status(self.window)
         return STAGE_STATUS[self.stage]
 
+    def status_at(self, now: datetime) -> WindowStatus:
+        """:attr:`status` as the notice says it when it goes out at ``now``: an announce sent
+        once the work began (or ended) says so, never that it is still to come."""
+        status = self.status
+        if self.stage is not Stage.ANNOUNCE or status is WindowStatus.COMPLETED:
+            return status
+        if now >= self.window.end:
+            return WindowStatus.COMPLETED
+        return WindowStatus.IN_PROGRESS if now >= self.window.start else status
+
     @property
     def post_path(self) -> str:
         """Its status post's file under notices/ (see :func:`post_path`)."""
@@ -122,14 +132,11 @@ def stages_of(policy: Policy, window: Window) -> tuple[Stage, ...]:
 
 
 def announced_status(window: Window) -> WindowStatus:
-    """What the announce of ``window`` says, from when the work was recorded: that it will
-    happen, that it is under way (recorded after it began), or that it was performed
-    (recorded after it ended)."""
-    if window.created_at >= window.end:
-        return WindowStatus.COMPLETED
-    if window.created_at >= window.start:
-        return WindowStatus.IN_PROGRESS
-    return WindowStatus.SCHEDULED
+    """What the announce of ``window`` says, from where the work stood when it was
+    recorded (:attr:`Window.recorded`): that it will happen, that it is under way, or that
+    it was performed (`add --ended`). Later changes (a `complete --at` before it was
+    recorded) never take back a notice already promised."""
+    return window.recorded
 
 
 def plan(policy: Policy, windows: Iterable[Window]) -> list[Notice]:
@@ -152,8 +159,10 @@ def notice_for(policy: Policy, window: Window, stage: Stage) -> Notice | None:
         return Notice(window, stage, due, start)
     if stage is Stage.ANNOUNCE:
         made = window.created_at.astimezone(UTC)
-        # work recorded once it had ended is still worth telling for as long as a completion
-        return Notice(window, stage, made, made + COMPLETE_GRACE if made >= end else end)
+        if window.recorded is WindowStatus.SCHEDULED:
+            return Notice(window, stage, made, end)
+        # work reported late is told, however short it was, for as long as a completion is
+        return Notice(window, stage, made, max(made, end) + COMPLETE_GRACE)
     if stage is Stage.START:
         return Notice(window, stage, start, end)
     if stage is Stage.COMPLETE:

@@ -49,6 +49,9 @@ class Window:
     edited_at: datetime | None = None  # the last `edit`, for "updated since" notes
     edited_fields: tuple[str, ...] = ()
     notes: tuple[ChangeNote, ...] = ()  # oldest first
+    # Where unscheduled work stood when it was recorded: to come, under way, or over
+    # (`add --ended`). Its announce says so, whatever later changes do to start and end.
+    recorded: WindowStatus = WindowStatus.SCHEDULED
 
     def status(self, now: datetime) -> WindowStatus:
         """``scheduled``, ``in-progress``, ``completed`` or ``cancelled`` as of ``now``."""

@@ -227,7 +227,9 @@ def _step(
         for r in due.recipients
         if r.email not in known or state[notice.id, r.email] is DeliveryState.PENDING
     )
-    post = on_status_page(policy, notice.window) and notice.id not in posted
+    # A post tells what was sent: it waits for the notice's first delivery.
+    reached = bool(send) or notice.id in ledger.sent
+    post = on_status_page(policy, notice.window) and notice.id not in posted and reached
     return Deliver(due, new, send, post) if new or send or post else None
 
 
@@ -239,20 +241,25 @@ class _Ledger:
     by_notice: dict[str, tuple[str, ...]]
     told: dict[str, dict[str, str]]
     last_sent: dict[str, datetime]
+    sent: frozenset[str]  # the notices sent to anyone
 
     @classmethod
     def of(cls, rows: Iterable[DeliveryRow]) -> _Ledger:
         by_notice: dict[str, list[str]] = {}
         told: dict[str, dict[str, str]] = {}
         last_sent: dict[str, datetime] = {}
+        sent: set[str] = set()
         for row in rows:
             by_notice.setdefault(row.notice_id, []).append(row.recipient)
             if may_have_reached(row):
                 told.setdefault(row.window_id, {})[row.recipient] = row.account
+            if row.state is DeliveryState.SENT:
+                sent.add(row.notice_id)
             if row.state is DeliveryState.SENT and row.sent_at:
-                sent = datetime.fromisoformat(row.sent_at)
-                last_sent[row.window_id] = max(sent, last_sent.get(row.window_id, sent))
-        return cls({k: tuple(v) for k, v in by_notice.items()}, told, last_sent)
+                at = datetime.fromisoformat(row.sent_at)
+                last_sent[row.window_id] = max(at, last_sent.get(row.window_id, at))
+        by = {k: tuple(v) for k, v in by_notice.items()}
+        return cls(by, told, last_sent, frozenset(sent))
 
 
 def may_have_reached(row: DeliveryRow) -> bool:

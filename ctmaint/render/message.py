@@ -52,10 +52,11 @@ LATE_ANNOUNCE_TEXT = {
 }
 
 
-def stage_text(notice: Notice) -> tuple[str, str]:
-    """The subject prefix and lead sentence of ``notice`` ({title} and {provider} unfilled)."""
+def stage_text(notice: Notice, now: datetime) -> tuple[str, str]:
+    """The subject prefix and lead sentence of ``notice`` sent at ``now`` ({title} and
+    {provider} unfilled)."""
     if notice.stage is Stage.ANNOUNCE:
-        return LATE_ANNOUNCE_TEXT.get(notice.status, STAGE_TEXT[Stage.ANNOUNCE])
+        return LATE_ANNOUNCE_TEXT.get(notice.status_at(now), STAGE_TEXT[Stage.ANNOUNCE])
     return STAGE_TEXT[notice.stage]
 
 
@@ -85,7 +86,7 @@ def render_message(
     """The message of ``notice`` for ``audience`` as of ``now``; ``note`` adds a paragraph."""
     window, provider = notice.window, policy.provider
     zone = ZoneInfo(audience.zone_key) if audience.zone_key else None
-    prefix, lead = stage_text(notice)
+    prefix, lead = stage_text(notice, now)
     start = human_local(window.start, policy.zone)
     subject = one_line(f"[{provider.name}] {prefix}: {window.title}, {start}")
     context = {
@@ -173,9 +174,9 @@ class Post:
 def render_post(notice: Notice, policy: Policy, posted_at: datetime, note: str = "") -> Post:
     """The status-page post of ``notice``: Markdown with front matter."""
     window = notice.window
-    prefix, lead = stage_text(notice)
+    prefix, lead = stage_text(notice, posted_at)
     title = f"{prefix}: {window.title}, {human_local(window.start, policy.zone)}"
-    status = str(notice.status)
+    status = str(notice.status_at(posted_at))
     quote = _yaml_string
     front_matter = {
         "window": quote(window.id),
