@@ -92,14 +92,20 @@ class Add(Event):
         check_products(policy, self.products)
         for name in ("summary", "description", "justification"):
             check_text(name, getattr(self, name), multiline=name != "summary")
-        busy = _inside_avoided_hours(policy, self.start, self.end)
+        # Only what is still to come can be moved: work under way is judged from now on.
+        busy = _inside_avoided_hours(policy, max(self.start, now), self.end)
         if busy is not None and not self.urgent and not self.ended:  # done: nothing to avoid
             spec = policy.unscheduled
+            under_way = self.start <= now
+            hint = (
+                "mark it urgent: it is under way"
+                if under_way
+                else "move it, or mark it urgent if it cannot wait"
+            )
             raise ScheduleError(
                 f"unscheduled work should fall outside {spec.avoid_from:%H:%M}-"
                 f"{spec.avoid_until:%H:%M} {policy.provider.zone_label or policy.zone.key}, "
-                f"and this runs at {human_local(busy, policy.zone)}; move it, or mark it "
-                "urgent if it cannot wait",
+                f"and this runs at {human_local(busy, policy.zone)}; {hint}",
                 subject="urgent",
             )
 

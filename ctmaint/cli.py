@@ -367,7 +367,10 @@ def send(
     if dry_run and output is Format.json:
         from ctmaint.render.listing import plan_record
 
-        typer.echo(_json(plan_record(services.plan_send(workspace))))
+        plan = services.plan_send(workspace)
+        typer.echo(_json(plan_record(plan)))
+        if plan.nobody or workspace.contact_problems:  # as the run and the text dry run
+            raise typer.Exit(1)
         return
     with _progress_bar() as progress:
         report = services.send(workspace, name, notices, dry_run, progress, outbox, verbose)

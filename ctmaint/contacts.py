@@ -161,9 +161,10 @@ class _Row(NamedTuple):
 def _rows(lines: list[str]) -> Iterator[_Row]:
     """The rows of ``lines`` (each with its line ending), read as strict CSV.
 
-    A row that spans lines is kept only if it reads as a row of len(COLUMNS) fields;
-    otherwise its first line (whose quote does not close on it) is an unreadable row and
-    reading starts again at the line after it.
+    No field may hold a line break, so a row never spans lines: a quote that does not close
+    on its own line makes that line an unreadable row, and reading starts again at the line
+    after it (a second stray quote further down cannot pair with it and swallow the good
+    rows between).
     """
     start = 0
     while start < len(lines):
@@ -172,7 +173,7 @@ def _rows(lines: list[str]) -> Iterator[_Row]:
         try:
             for cells in reader:
                 last = start + reader.line_num - 1
-                if last > first and len(cells) != len(COLUMNS):
+                if last > first:
                     break  # a quote that swallowed the lines below it
                 yield _Row(first + 1, last + 1, cells)
                 first = last + 1

@@ -138,3 +138,51 @@ def test_notices_of_one_window_reach_each_recipient_in_order(
     for address in TOLD:
         stages = [n.split("/")[1] for n, a in sent_in_order(site) if a == address]
         assert stages == ["announce", "start", "complete"], (window, address)
+
+
+def test_work_under_way_ended_early_still_gets_its_completion(
+    run_cli: CliRunner, site: Path
+) -> None:
+    """Told "in progress", then ended at a time before it was recorded: the completion goes."""
+    window = add(run_cli, "2030-06-12T03:00:00-06:00", "2030-06-12T02:00:00-06:00", "3h")
+    assert send(run_cli, "2030-06-12T03:01:00-06:00").startswith("sent 2,")
+    done = run_cli("--now", "2030-06-12T03:10:00-06:00", "complete", window, "--at",
+                   "2030-06-12T02:50:00-06:00")  # fmt: skip
+    assert done.code == 0, done.err
+    assert send(run_cli, "2030-06-12T03:15:00-06:00").startswith("sent 2,")
+    assert [n for n, _ in sent_in_order(site)] == [f"{window}/announce"] * 2 + [
+        f"{window}/complete"
+    ] * 2
+
+
+def test_short_work_recorded_under_way_and_over_before_the_next_send_is_still_told(
+    run_cli: CliRunner, site: Path
+) -> None:
+    """Recorded at 03:00 while under way, ended at 03:01, first send at 03:05: the announce
+    is not lost; it says what is true when it goes (performed), then the completion."""
+    assert send(run_cli, "2030-06-12T02:55:00-06:00").startswith("sent 0,")
+    window = add(run_cli, "2030-06-12T03:00:00-06:00", "2030-06-12T02:00:00-06:00", "3h")
+    done = run_cli("--now", "2030-06-12T03:02:00-06:00", "complete", window, "--at",
+                   "2030-06-12T03:01:00-06:00")  # fmt: skip
+    assert done.code == 0, done.err
+    result = run_cli("--now", "2030-06-12T03:05:00-06:00", "send")
+    assert result.code == 0, result.err
+    assert result.out.strip().startswith("sent 4, failed 0, expired 0")
+    assert subjects(site)[f"{window}/announce"].startswith(
+        "[CallTower] Unscheduled maintenance performed:"
+    )
+    for address in TOLD:
+        stages = [n.split("/")[1] for n, a in sent_in_order(site) if a == address]
+        assert stages == ["announce", "complete"]
+
+
+def test_work_under_way_is_judged_by_the_hours_still_to_come(
+    run_cli: CliRunner, site: Path
+) -> None:
+    """Begun at 22:00 (inside the hours to avoid), recorded at 23:30 when what is left is
+    outside them: nothing is left to move, so no --urgent is asked for."""
+    add(run_cli, "2030-06-12T23:30:00-06:00", "2030-06-12T22:00:00-06:00", "3h")
+    refused = run_cli("--now", "2030-06-12T12:30:00-06:00", "add", "--start",
+                      "2030-06-12T10:00:00-06:00", "--duration", "4h", *DETAILS)  # fmt: skip
+    assert refused.code == 1
+    assert "mark it urgent: it is under way (--urgent)" in refused.err
