@@ -32,7 +32,7 @@ from ctmaint.errors import CtmaintError, DeliveryError, StateError, TransportDow
 from ctmaint.ledger import Deliveries, Ledger, StateLocation
 from ctmaint.notices import Audience, Notice, Recipient, lookahead
 from ctmaint.policy import Policy
-from ctmaint.publish import write_atomic
+from ctmaint.publish import ForeignFile, write_atomic, write_own
 from ctmaint.schedule import Window
 from ctmaint.sendplan import Deliver, Due, Expire, LedgerView, SendPlan, decide
 from ctmaint.text import plural
@@ -100,7 +100,12 @@ def span(policy: Policy, now: datetime, ledger: Ledger) -> tuple[datetime, datet
     back = timedelta(days=policy.days_back)
     last = Deliveries(ledger).setting(LAST_SEND_KEY)
     since = min(datetime.fromisoformat(last), now) if last else now
+    # A run whose clock was far behind does not make the next look back for decades.
+    since = max(since, now - LONGEST_LOOK_BACK)
     return since - back, now + lookahead(policy)
+
+
+LONGEST_LOOK_BACK = timedelta(days=366)
 
 
 def view(deliveries: Deliveries) -> LedgerView:
@@ -496,7 +501,10 @@ def _write_index(
     from ctmaint.render.statuspage import index_json
 
     try:
-        write_atomic(notices_dir / "index.json", index_json(policy, deliveries.posts(), now))
+        write_own(notices_dir, "index.json", index_json(policy, deliveries.posts(), now))
+    except ForeignFile as error:
+        report.failed += 1
+        report.failures.append(f"the status index was not written: {error}")
     except OSError as error:
         report.failed += 1
         report.failures.append(

@@ -137,7 +137,22 @@ class Dialect:
         return text if self.placeholder == "?" else text.replace("?", self.placeholder)
 
 
-SQLITE = Dialect("sqlite", "?", "INTEGER PRIMARY KEY AUTOINCREMENT", ("BEGIN IMMEDIATE",))
+def _sqlite_error(error: Exception, location: str) -> Exception | None:
+    """A SQLite lock held past the busy timeout, as the one sentence it means."""
+    if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+        from ctmaint.errors import StateBusy
+
+        return StateBusy(
+            f"the state database {location} stayed locked by another ctmaint for "
+            f"{BUSY_TIMEOUT_S:.0f} s (a migration, or a process stopped in the middle of a "
+            "change?); this command stopped there, and what it did before is kept"
+        )
+    return None
+
+
+SQLITE = Dialect(
+    "sqlite", "?", "INTEGER PRIMARY KEY AUTOINCREMENT", ("BEGIN IMMEDIATE",), _sqlite_error
+)
 
 
 class Ledger:
@@ -151,6 +166,8 @@ class Ledger:
         self.path = location
         self.dialect = dialect
         self.host = ""  # who writes: rows it adds name this host (see :class:`Deliveries`)
+        # Checked at the start of every write transaction, under the write lock.
+        self.on_begin: Callable[[Ledger], None] = lambda ledger: None
         self._depth = 0
 
     def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
@@ -219,6 +236,7 @@ class Ledger:
             self.execute(statement)
         self._depth = 1
         try:
+            self.on_begin(self)
             yield self
         except BaseException:
             self._depth = 0
@@ -285,6 +303,7 @@ def open_sqlite(path: Path) -> Ledger:
     try:
         migrate(ledger)
         refuse_if_moved(ledger)
+        ledger.on_begin = refuse_if_moved  # a migration may have moved it since
     except sqlite3.DatabaseError as error:
         connection.close()
         raise damaged(path, error) from None

@@ -10,43 +10,47 @@ the other host and the file, and a row left for another host says which and why.
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from ctmaint.contacts import Contact
 from ctmaint.ledger import DeliveryRow, Ledger
 from ctmaint.text import plural
 
-RECENT = timedelta(days=7)  # a host not seen for longer no longer counts
+RECENT = timedelta(days=1)  # a host that has not sent for longer no longer counts
 
 
 @dataclass(frozen=True)
 class HostFiles:
-    """One host's name and the digests of the files it plans with."""
+    """One host's name and the digests of what it plans with."""
 
     name: str
     policy: str
     contacts: str
 
     @classmethod
-    def here(cls, cwd: Path, policy: bytes, contacts_path: Path) -> HostFiles:
-        """This host, in ``cwd``, planning with ``policy`` (its bytes) and ``contacts_path``."""
-        return cls(f"{socket.gethostname()}:{cwd}", _digest(policy), _file_digest(contacts_path))
+    def here(cls, cwd: Path, policy: Mapping[str, Any], contacts: Iterable[Contact]) -> HostFiles:
+        """This host, in ``cwd``, planning with ``policy`` (the policy file's tables, as
+        read) and ``contacts`` (the rows read). Digests are of what the files say, not of
+        their bytes: a comment, line endings or where contacts.csv lies differ harmlessly."""
+        tables = {**policy, "provider": {**policy.get("provider", {}), "contacts": None}}
+        said = json.dumps(tables, sort_keys=True, default=str)
+        rows = sorted(
+            (c.organization, c.account, c.name, c.title, c.email.lower(), c.phone,
+             sorted(c.roles), sorted(c.products), c.zone.key if c.zone else "")
+            for c in contacts
+        )  # fmt: skip
+        listed = json.dumps(rows)
+        return cls(f"{socket.gethostname()}:{cwd}", _digest(said), _digest(listed))
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    try:
-        return _digest(path.read_bytes())
-    except FileNotFoundError:
-        return "missing"
-    except OSError as error:
-        return f"unreadable ({error.errno})"
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def record(ledger: Ledger, host: HostFiles, seen_at: datetime) -> None:
@@ -62,7 +66,8 @@ def record(ledger: Ledger, host: HostFiles, seen_at: datetime) -> None:
 
 
 def disagreements(ledger: Ledger, host: HostFiles, seen_at: datetime) -> list[str]:
-    """One line per other host seen within :data:`RECENT` whose files differ from ``host``'s."""
+    """One line per other host seen within :data:`RECENT` whose files differ from ``host``'s
+    (a host that stopped sending drops out after a day)."""
     rows = ledger.execute(
         "SELECT name, policy, contacts, seen_at FROM hosts WHERE name <> ? AND seen_at >= ?"
         " ORDER BY name",

@@ -163,7 +163,7 @@ def _domain_problem(domain: str) -> str:
     if (
         ascii_form
         and ascii_form != domain
-        and re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", ascii_form)
+        and re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", ascii_form, re.IGNORECASE)
     ):
         return (
             f"'{domain}' is not written in ASCII: write its ASCII form, domain = "

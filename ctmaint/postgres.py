@@ -48,6 +48,7 @@ WRITE_LOCK = 73417341  # pg_advisory_xact_lock key of every write transaction
 SEND_LOCK = 73417342  # pg_advisory_lock key held by a running `send`
 CONNECT_TIMEOUT_S = 10
 MARKER_TABLE = "ctmaint_schema"  # the table that holds the schema version: where a ledger is
+LEDGER_TABLES = (MARKER_TABLE, "changes", "deliveries", "posts", "settings", "hosts")
 NEW_SCHEMA = "ctmaint"  # where a database's first ledger is made
 
 
@@ -64,14 +65,18 @@ def translate(error: Exception, location: str) -> Exception | None:
             "stopped there, and what it did before is kept"
         )
     if isinstance(error, errors.InsufficientPrivilege):
-        return StateError(
-            f"the state database {location} refused this role ({reason}); grant it the use "
-            "of the ledger's schema and tables"
-        )
-    if isinstance(error, psycopg.OperationalError):
+        return StateError(f"the state database {location} refused this role ({reason})")
+    state = getattr(error, "sqlstate", None)
+    lost = state is None or state.startswith(("08", "57P"))  # the connection, or the server
+    if isinstance(error, psycopg.OperationalError) and lost:
         return ConnectionLost(
             f"the connection to the state database {location} was lost ({reason}); what was "
             "done before is kept, and the next run resumes"
+        )
+    if isinstance(error, psycopg.OperationalError):
+        return StateError(
+            f"the state database {location} stopped this command ({reason}); what was done "
+            "before is kept"
         )
     return None
 
@@ -162,10 +167,13 @@ def check_url(url: str) -> None:
             subject="state",
         )
     for host in hosts:
-        if len(host) > MAX_HOST or any(len(label) > 63 for label in host.split(".")):
+        if host.startswith("/") or ":" in host:  # a socket folder, or an IPv6 address
+            continue
+        labels = (host[:-1] if host.endswith(".") else host).split(".")
+        if len(host) > MAX_HOST or any(not 0 < len(label) <= 63 for label in labels):
             raise StateError(
-                f"the state URL's host name is {len(host)} characters long, with parts over 63: "
-                "not a host name DNS can resolve",
+                f"the state URL's host name ({len(host)} characters) has an empty part or one "
+                "over 63 characters: not a host name DNS can resolve",
                 subject="state",
             )
 
@@ -183,6 +191,12 @@ def connect(url: str) -> Any:
         ) from None
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+    except (UnicodeError, ValueError) as error:  # a host name the resolver cannot encode
+        raise StateError(
+            f"cannot reach the state database {masked(url)} (its host name cannot be looked "
+            f"up: {type(error).__name__})",
+            subject="state",
+        ) from None
     except psycopg.Error as error:
         raise StateError(
             f"cannot reach the state database {masked(url)} ({_reason(error, url)})",
@@ -276,8 +290,8 @@ def _check_rights(ledger: Ledger, schema: str, rights: str) -> None:
         "SELECT current_user, has_schema_privilege(current_user, ?, 'USAGE'),"
         " (SELECT bool_and(has_table_privilege(current_user, c.oid, ?))"
         "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        "  WHERE n.nspname = ? AND c.relkind IN ('r', 'p'))",
-        (schema, rights, schema),
+        "  WHERE n.nspname = ? AND c.relkind IN ('r', 'p') AND c.relname = ANY(?))",
+        (schema, rights, schema, list(LEDGER_TABLES)),
     ).fetchone()
     user, usage, tables = str(row[0]), bool(row[1]), row[2] is not False
     if not (usage and tables):
@@ -359,7 +373,7 @@ def send_lock(url: str, wait_s: float) -> Iterator[Callable[[], bool] | None]:
     try:
         deadline = time.monotonic() + wait_s
         while True:
-            row = connection.execute("SELECT pg_try_advisory_lock(%s)", (SEND_LOCK,)).fetchone()
+            row = _raw(connection, url, "SELECT pg_try_advisory_lock(%s)", (SEND_LOCK,))
             if row and row[0]:
                 break
             if time.monotonic() >= deadline:
@@ -369,6 +383,14 @@ def send_lock(url: str, wait_s: float) -> Iterator[Callable[[], bool] | None]:
         yield lambda: _still_held(connection)
     finally:
         connection.close()  # ends the session: the server releases the lock
+
+
+def _raw(connection: Any, url: str, sql: str, parameters: tuple[Any, ...]) -> Any:
+    """One row of ``sql`` on a bare connection, its errors as they read in one sentence."""
+    try:
+        return connection.execute(sql, parameters).fetchone()
+    except _database_errors() as error:
+        raise (translate(error, masked(url)) or StateError(_reason(error, url))) from None
 
 
 def _still_held(connection: Any) -> bool:

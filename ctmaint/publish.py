@@ -157,6 +157,13 @@ _MARKS = (
 )
 
 
+def write_own(root: Path, relative: str, data: bytes) -> bool:
+    """:func:`write_atomic` of ``root/relative`` for a file that is ctmaint's to replace (the
+    index.json `send` rewrites): ForeignFile if what is there was not written by ctmaint."""
+    _refuse_foreign(root, _read_manifest(root, []), {relative: data})
+    return write_atomic(root / relative, data)
+
+
 def _refuse_foreign(root: Path, earlier: Mapping[str, str], files: Mapping[str, bytes]) -> None:
     """ForeignFile naming the first file under ``root`` this build would replace that no
     build wrote: not in the record, not the same bytes, and without ctmaint's marks."""
@@ -172,8 +179,8 @@ def _refuse_foreign(root: Path, earlier: Mapping[str, str], files: Mapping[str, 
             continue
         if held != data and not any(mark in held for mark in _MARKS):
             raise ForeignFile(
-                f"{path} was not written by ctmaint build, which would replace it: move it, or "
-                "give build a folder of its own; nothing was written"
+                f"{path} was not written by ctmaint, which would replace it: move it, or give "
+                "ctmaint a folder of its own; nothing was written there"
             )
 
 

@@ -96,6 +96,7 @@ class SendPlan:
     nobody: tuple[Notice, ...] = ()  # due, still meaningful, and no one to send them to
     revive: tuple[RowKey, ...] = ()  # expired by a clock that ran ahead, and due again now
     waiting: tuple[DeliveryRow, ...] = ()  # pending rows this run leaves for another
+    unlisted: tuple[DeliveryRow, ...] = ()  # of those, due now to someone not in the contacts
 
     @property
     def deliveries(self) -> int:
@@ -164,21 +165,31 @@ def decide(
         tuple(steps),
         tuple(nobody),
         revive,
-        _left_waiting(view.rows, state, steps),
+        *_left_waiting(view.rows, state, steps, dues),
     )
 
 
 def _left_waiting(
-    rows: Sequence[DeliveryRow], state: dict[RowKey, DeliveryState], steps: Sequence[Step]
-) -> tuple[DeliveryRow, ...]:
-    """Rows that stay pending after the plan: their recipient is not one this host's
-    contacts give the notice (another host's contacts.csv lists them, or no longer lists
-    them), so another run must send them."""
+    rows: Sequence[DeliveryRow],
+    state: dict[RowKey, DeliveryState],
+    steps: Sequence[Step],
+    dues: Sequence[Due],
+) -> tuple[tuple[DeliveryRow, ...], tuple[DeliveryRow, ...]]:
+    """Rows that stay pending after the plan, and among them those of a notice due now whose
+    recipient this host's contacts do not give it (another host's contacts.csv lists them,
+    or no longer lists them): another run must send those."""
     handled = {(s.due.notice.id, r.email) for s in steps if isinstance(s, Deliver) for r in s.send}
     handled |= {(s.notice.id, a) for s in steps if isinstance(s, Expire) for a in s.waiting}
-    return tuple(
+    waiting = tuple(
         row for row in rows if state[row.key] is DeliveryState.PENDING and row.key not in handled
     )
+    due_to = {d.notice.id: {r.email for r in d.recipients} for d in dues}
+    unlisted = tuple(
+        row
+        for row in waiting
+        if row.notice_id in due_to and row.recipient not in due_to[row.notice_id]
+    )
+    return waiting, unlisted
 
 
 def _revived(rows: Sequence[DeliveryRow], dues: Sequence[Due], now: datetime) -> tuple[RowKey, ...]:

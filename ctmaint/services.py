@@ -49,6 +49,7 @@ from ctmaint.ledger import (
     Ledger,
     StateLocation,
     WindowTaken,
+    ledger_id,
 )
 from ctmaint.notices import ContactBook, Notice, lookahead, plan
 from ctmaint.policy import (
@@ -284,7 +285,7 @@ def send(
         report = dispatch.describe(plan, verbose)
         _note_left_out(report, workspace)
         report.nobody = nobody_told(workspace, plan.nobody)
-        report.waiting = peers.waiting_lines(plan.waiting, host_files(workspace).name)
+        report.waiting = peers.waiting_lines(plan.unlisted, host_files(workspace).name)
         return report
     name = transport_name or workspace.policy.provider.transport
     transport = make_transport(name, workspace, outbox)
@@ -323,7 +324,7 @@ def _send(
         _note_left_out(report, workspace)
         report.nobody = nobody_told(workspace, plan.nobody)
         report.disagree = disagree
-        report.waiting = peers.waiting_lines(plan.waiting, ledger.host)
+        report.waiting = peers.waiting_lines(plan.unlisted, ledger.host)
         postfiles.refile(Deliveries(ledger), policy, workspace.changes, notices_dir, now, report)
         return report
 
@@ -342,10 +343,11 @@ def _meet_the_other_hosts(workspace: Workspace, ledger: Ledger) -> list[str]:
 
 def host_files(workspace: Workspace) -> peers.HostFiles:
     """This host and the files it plans with, as :mod:`ctmaint.peers` records them."""
-    policy = workspace.policy
+    import tomllib
+
     config = workspace.config
-    text = config.read_bytes() if config is not None else embedded_policy_text().encode()
-    return peers.HostFiles.here(workspace.cwd, text, policy.contacts_path)
+    text = config.read_text(encoding="utf-8-sig") if config is not None else embedded_policy_text()
+    return peers.HostFiles.here(workspace.cwd, tomllib.loads(text), workspace.contacts)
 
 
 def nobody_told(workspace: Workspace, notices: Sequence[Notice]) -> list[str]:
@@ -671,13 +673,16 @@ def migrate_state(workspace: Workspace, url: str) -> dict[str, int]:
                 f"for {dispatch.LOCK_WAIT_S:.0f} s): stop cron's `ctmaint send`, then migrate"
             )
         source = workspace.ledger  # refuses a state already moved
-        rows = _rows_to_copy(source)
-        _copy_into(url, rows)
+        # One SQLite write transaction from the read to the mark: an operator's change made
+        # meanwhile waits for it (then is refused: the file is moved), never lost; if the
+        # copy fails, the mark is rolled back with it.
         with source.transaction():
+            rows = _rows_to_copy(source)
             source.execute(
                 "INSERT INTO settings (key, value) VALUES (?, ?)",
                 (MOVED_KEY, postgres.masked(url)),
             )
+            _copy_into(url, rows)
     return {table: len(found) for table, found in rows.items()}
 
 
@@ -703,6 +708,18 @@ def _rows_to_copy(source: Ledger) -> dict[str, list[Any]]:
         }
 
 
+def _same_copy(target: Ledger, rows: dict[str, list[Any]]) -> bool:
+    """Whether ``target`` already holds exactly ``rows``: the same ledger (its identity)
+    with as many records of each kind, copied by a migration stopped before its end."""
+    source_id = next((value for key, value in rows["settings"] if key == LEDGER_ID_KEY), None)
+    if source_id is None or ledger_id(target) != source_id:
+        return False
+    return all(
+        int(target.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) == len(found_rows)
+        for table, found_rows in rows.items()
+    )
+
+
 def _copy_into(url: str, rows: dict[str, list[Any]]) -> None:
     """Insert ``rows`` into the empty shared ledger at ``url``, in one transaction; the
     identity the new ledger was given makes way for the copied one's."""
@@ -710,6 +727,8 @@ def _copy_into(url: str, rows: dict[str, list[Any]]) -> None:
 
     target = postgres.open_ledger(url)
     try:
+        if _same_copy(target, rows):
+            return  # an earlier run copied it and stopped before marking the file as moved
         with target.transaction():
             target.execute("DELETE FROM settings WHERE key = ?", (LEDGER_ID_KEY,))
             held = sum(

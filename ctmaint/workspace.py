@@ -140,6 +140,14 @@ def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
         return cwd / DEFAULT_STATE
     text = str(state)
     found = _SCHEME.match(text)
+    if found is None and _CONNINFO.match(text):
+        from ctmaint.errors import UsageError
+
+        raise UsageError(  # not shown: it may hold a password
+            "the state looks like a libpq connection string (key=value ...): give a "
+            "postgresql:// URL, or a SQLite file name",
+            subject="state",
+        )
     if found is None:
         return cwd / text
     scheme = found.group(1).lower()
@@ -159,3 +167,5 @@ def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
 
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+# host=db dbname=ctmaint: a libpq connection string, which a file name is not
+_CONNINFO = re.compile(r"\s*[A-Za-z_]+\s*=\s*\S+(\s+[A-Za-z_]+\s*=|\s*$)")

@@ -252,8 +252,8 @@ def test_a_file_build_did_not_write_is_never_replaced(
     (shared / name).write_bytes(FOREIGN[name])
     result = run_cli("--now", "2030-06-01T12:00:00Z", "build", "--notices", str(shared))
     assert result.code == 1
-    assert f"{shared / name} was not written by ctmaint build" in result.err
-    assert "nothing was written" in result.err
+    assert f"{shared / name} was not written by ctmaint, which would replace it" in result.err
+    assert "nothing was written there" in result.err
     assert sorted(p.name for p in shared.iterdir()) == [name]
     assert (shared / name).read_bytes() == FOREIGN[name]
     assert not (tmp_path / "calendars").exists()
@@ -272,3 +272,19 @@ def test_files_an_older_build_wrote_without_a_record_are_still_build_s(
     again = run_cli("--now", "2030-06-08T12:00:00Z", "build")
     assert again.code == 0, again.err
     assert b'content="ctmaint"' in page.read_bytes()
+
+
+def test_send_never_replaces_an_index_json_it_did_not_write(
+    run_cli: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "contacts.csv").write_text(
+        ",".join(COLUMNS) + "\nAcme,A,Ann,,ann@acme.example,,maintenance,*,\n"
+    )
+    shared = tmp_path / "www"
+    shared.mkdir()
+    (shared / "index.json").write_bytes(FOREIGN["index.json"])
+    result = run_cli("--now", "2030-06-14T09:00:00-06:00", "send", "--notices", str(shared))
+    assert result.code == 1
+    assert "the status index was not written" in result.err
+    assert (shared / "index.json").read_bytes() == FOREIGN["index.json"]
+    assert result.out.startswith("sent 1,")  # the email went regardless

@@ -6,6 +6,7 @@ announces a notice nobody was sent."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,28 @@ def test_notices_that_expired_while_cron_was_down_longer_than_the_span_are_repor
                                  "--format", "json").out)["notices"]  # fmt: skip
     february = {n["notice"]: n["expired"] for n in noticed if "2030-02-15" in n["notice"]}
     assert february == {f"monthly-2030-02-15/{s}": 4 for s in ("week-before", "start", "complete")}
+
+
+def test_a_run_with_a_clock_far_behind_does_not_make_the_next_look_back_for_decades(
+    run_cli: CliRunner, site: Path
+) -> None:
+    assert send(run_cli, "2001-01-01T00:00:00Z").startswith("sent ")
+    result = run_cli("--now", "2030-06-14T09:00:00-06:00", "send")
+    assert result.code == 0, result.err
+    expired = int(result.out.split("expired ")[1].split(",")[0])
+    assert 0 < expired < 400  # a year and the published span at most (not 4,392: thirty years)
+
+
+def test_a_row_whose_notice_is_no_longer_due_is_not_said_to_wait_for_another_host(
+    run_cli: CliRunner, site: Path
+) -> None:
+    assert send(run_cli, "2030-06-14T09:05:00-06:00").startswith("sent 4,")
+    db = sqlite3.connect(site / ".ctmaint" / "state.db")
+    with db:
+        db.execute("UPDATE deliveries SET state = 'pending' WHERE recipient = 'ann@acme.example'")
+    db.close()
+    moved = run_cli("--now", "2030-06-14T09:06:00-06:00", "reschedule", "monthly-2030-06-21",
+                    "--start", "2030-08-02T22:00:00-06:00")  # fmt: skip
+    assert moved.code == 0, moved.err
+    result = run_cli("--now", "2030-06-14T09:07:00-06:00", "send")
+    assert "left pending" not in result.err

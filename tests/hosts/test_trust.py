@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
+from ctmaint.policy import embedded_policy_text
 from ctmaint.postgres import SEND_LOCK, WRITE_LOCK
 from tests.hosts.conftest import Host, history, make_hosts
 from tests.test_send import CONTACTS, CTMAINT, MONTHLY, MONTHLY_TO, write_contacts
@@ -494,4 +495,140 @@ def test_hosts_with_other_contacts_are_told_and_a_waiting_row_says_why(
     east.run("--now", "2030-06-14T09:02:00-06:00", "send")
     assert ctmaint_run(east, "check").returncode == 0
     assert ctmaint_run(west, "--now", "2030-06-14T09:03:00-06:00", "send").returncode == 0
+    assert ctmaint_run(west, "check").returncode == 0
+
+
+# -- review: what a second reader broke --------------------------------------------------------
+
+
+def test_a_change_made_during_a_migration_is_never_lost(tmp_path: Path, database: str) -> None:
+    """A cancel on the SQLite file while migrate-state copies waits for it, then is refused
+    (the file has moved): it is in neither ledger, so nothing disagrees."""
+    host = make_hosts(tmp_path, database, 1, CONTACTS)[0]
+    local = ("--state", str(host.folder / ".ctmaint" / "state.db"))
+    host.run(*local, "--now", "2030-06-10T09:00:00-06:00", "send")
+    frozen = connect(database)
+    frozen.execute("BEGIN")  # type: ignore[attr-defined]
+    frozen.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))  # type: ignore[attr-defined]
+    try:
+        migrating = host.start(*local, "migrate-state", "--to", database)
+        time.sleep(3)  # the migration holds the SQLite file and waits for the database
+        cancel = host.start(*local, "--now", "2030-06-10T09:01:00-06:00", "cancel", MONTHLY,
+                            "--reason", "Vendor recall")  # fmt: skip
+        time.sleep(2)
+    finally:
+        frozen.close()  # type: ignore[attr-defined]
+    _, migrate_err = migrating.communicate(timeout=120)
+    _, cancel_err = cancel.communicate(timeout=120)
+    assert migrating.returncode == 0, migrate_err
+    assert cancel.returncode == 1
+    assert "was moved by `ctmaint migrate-state`" in cancel_err
+    assert history(host)["changes"] == []
+    sent = host.run("--now", "2030-06-14T09:00:00-06:00", "send")
+    assert sent.startswith("sent 4,")  # the window was never cancelled anywhere
+
+
+def test_a_migration_stopped_after_its_copy_is_finished_by_running_it_again(
+    tmp_path: Path, database: str
+) -> None:
+    host = make_hosts(tmp_path, database, 1, CONTACTS)[0]
+    state = host.folder / ".ctmaint" / "state.db"
+    local = ("--state", str(state))
+    host.run(*local, "--now", REMINDER, "send")
+    host.run(*local, "migrate-state", "--to", database)
+    db = sqlite3.connect(state)
+    with db:  # as if it had stopped between the copy and the mark
+        db.execute("DELETE FROM settings WHERE key = 'moved_to'")
+    db.close()
+    assert host.run(*local, "migrate-state", "--to", database).startswith("copied ")
+    moved = ctmaint_run(host, *local, "--now", "2030-06-14T09:05:00-06:00", "send")
+    assert moved.returncode == 1
+    assert "was moved" in moved.stderr
+
+
+def test_a_send_waiting_for_the_shared_lock_when_its_session_ends_says_so(
+    tmp_path: Path, database: str
+) -> None:
+    host = make_hosts(tmp_path, database, 1, CONTACTS)[0]
+    host.run("--now", "2030-06-01T12:00:00-06:00", "send")
+    holder = connect(database)
+    holder.execute("SELECT pg_advisory_lock(%s)", (SEND_LOCK,))  # type: ignore[attr-defined]
+    try:
+        waiting = host.start("--now", REMINDER, "send")
+        time.sleep(2)
+        others = [
+            pid
+            for pid in backends(database, holding_send_lock=False)
+            if pid != holder.info.backend_pid  # type: ignore[attr-defined]
+        ]
+        terminate(database, others)
+        _, err = waiting.communicate(timeout=60)
+    finally:
+        holder.close()  # type: ignore[attr-defined]
+    assert waiting.returncode == 1
+    assert "was lost" in err
+    assert "bug" not in err
+
+
+def test_a_statement_timeout_is_not_called_a_lost_connection(tmp_path: Path, database: str) -> None:
+    host = make_hosts(tmp_path, database, 1, CONTACTS)[0]
+    host.run("--now", REMINDER, "send")
+    host.state = f"{database}?options=-c%20statement_timeout%3D1"
+    done = ctmaint_run(host, "history")
+    if done.returncode == 0:
+        return  # every statement beat the 1 ms bound: nothing to say
+    assert "was lost" not in done.stderr
+    assert "stopped this command" in done.stderr
+    assert "bug" not in done.stderr
+
+
+def test_a_table_of_someone_elses_in_the_ledgers_schema_is_none_of_its_business(
+    tmp_path: Path, database: str, role: tuple[str, str]
+) -> None:
+    name, password = role
+    first, second = make_hosts(tmp_path, database, 2, CONTACTS)
+    first.run("--now", REMINDER, "send")
+    grant_ledger(database, name)
+    with connect(database) as db:  # type: ignore[attr-defined]
+        db.execute("CREATE TABLE ctmaint.billing_secrets (x INTEGER)")
+    second.state = with_user(database, name, password)
+    assert ledger_named(second.run("check")) == ledger_named(first.run("check"))
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        pytest.param("postgresql://ctmaint:" + PASSWORD + "@db..internal/x", id="empty_label"),
+        pytest.param(f"host=127.0.0.1 password={PASSWORD} dbname=x", id="conninfo_string"),
+    ],
+)
+def test_other_unusable_states_are_one_sentence_without_the_password(
+    tmp_path: Path, state: str
+) -> None:
+    write_contacts(tmp_path, CONTACTS)
+    done = subprocess.run(
+        [str(CTMAINT), "--state", state, "history"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("CTMAINT_", "PG"))},
+    )  # fmt: skip
+    assert done.returncode in (1, 2)
+    assert PASSWORD not in done.stdout + done.stderr
+    assert "unexpected error" not in done.stderr
+    assert list(tmp_path.iterdir()) == [tmp_path / "contacts.csv"]  # no SQLite file made
+
+
+def test_hosts_whose_files_say_the_same_agree(tmp_path: Path, database: str) -> None:
+    """A comment, CRLF line endings or another path to the same contacts are no difference."""
+    west, east = make_hosts(tmp_path, database, 2, CONTACTS)
+    policy = embedded_policy_text()
+    (west.folder / "ctmaint.toml").write_text(policy)
+    (east.folder / "ctmaint.toml").write_text(
+        "# the east host's copy\n" + policy.replace("\n", "\r\n")
+    )
+    contacts = (east.folder / "contacts.csv").read_bytes()
+    (east.folder / "contacts.csv").write_bytes(contacts.replace(b"\n", b"\r\n"))
+    west.run("--now", REMINDER, "send")
+    east_run = ctmaint_run(east, "--now", "2030-06-14T09:01:00-06:00", "send")
+    assert east_run.returncode == 0, east_run.stderr
+    assert "disagree" not in east_run.stderr
     assert ctmaint_run(west, "check").returncode == 0
