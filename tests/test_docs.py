@@ -46,11 +46,11 @@ def test_the_policy_table_names_every_key_the_policy_takes_and_no_other() -> Non
 
 def readme_command_lines() -> list[list[str]]:
     """Every `ctmaint ...` line of the README's shell and cron blocks, split as the shell
-    would (continuations joined, comments and what follows `&&` dropped)."""
+    would (continuations joined, comments dropped, each command of a `&&` or `;` list apart)."""
     lines = []
     for block in re.findall(r"```(?:sh|cron)\n(.*?)```", README, re.S):
         for line in re.sub(r"\\\n\s*", " ", block).splitlines():
-            for part in line.split("&&"):
+            for part in re.split(r"&&|;", line):
                 words = shlex.split(part, comments=True)
                 if "ctmaint" in words:
                     lines.append(words[words.index("ctmaint") + 1 :])
