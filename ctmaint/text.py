@@ -8,8 +8,6 @@ and renderers flatten what reaches a header anyway (defence in depth).
 
 from __future__ import annotations
 
-import unicodedata
-
 # Text that may span lines (descriptions, reasons, notes) may hold these; no other text may.
 _MULTILINE = frozenset("\n\t")
 _LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
@@ -22,6 +20,8 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 
 def is_control(character: str) -> bool:
     """Control characters, Unicode line or paragraph separators, and bidi controls."""
+    import unicodedata  # its tables are loaded only when some text is not plain printable
+
     return unicodedata.category(character) in ("Cc", "Zl", "Zp") or character in _BIDI_CONTROLS
 
 
