@@ -28,6 +28,7 @@ from ctmaint.vocabulary import Impact
 from ctmaint.workspace import Workspace
 
 if TYPE_CHECKING:
+    from ctmaint.dispatch import SendReport
     from ctmaint.schedule import Window
     from ctmaint.services import ProgressStart
 
@@ -374,6 +375,12 @@ def send(
         return
     with _progress_bar() as progress:
         report = services.send(workspace, name, notices, dry_run, progress, outbox, verbose)
+    _show_send_report(report, dry_run, workspace.policy.contacts_path)
+
+
+def _show_send_report(report: "SendReport", dry_run: bool, contacts: Path) -> None:
+    """What a send (or its dry run) did, as `send` prints it: the actions on stdout, each
+    problem on stderr, the summary last; exit 1 if anything failed or reached no one."""
     if report.stopped:
         left = plural(report.pending, "delivery", "deliveries")
         typer.echo(f"ctmaint: {report.stopped}; {left} left for the next run", err=True)
@@ -383,27 +390,23 @@ def send(
         f"{notice_id} ({plural(count, 'recipient')}) {grace}; it was not sent"
         for notice_id, count, grace in report.expired
     ]
-    for line in _collapse(expired, keep=20):
-        typer.echo(f"ctmaint: expired: {line}", err=True)
-    for problem in _collapse(report.left_out):
-        typer.echo(f"ctmaint: left out until fixed: {problem}", err=True)
+    problems = [
+        *(f"expired: {line}" for line in _collapse(expired, keep=20)),
+        *(f"left out until fixed: {problem}" for problem in _collapse(report.left_out)),
+    ]
     if report.left_out_rows:
-        typer.echo(
-            f"ctmaint: contacts left out: {report.left_out_rows} of {report.contact_rows} "
-            f"in {workspace.policy.contacts_path}, told nothing until their rows are fixed",
-            err=True,
+        problems.append(
+            f"contacts left out: {report.left_out_rows} of {report.contact_rows} in {contacts}, "
+            "told nothing until their rows are fixed"
         )
-    for line in _collapse(report.nobody):
-        typer.echo(f"ctmaint: no recipients: {line}", err=True)
-    for line in _collapse(report.disagree):
-        typer.echo(f"ctmaint: hosts disagree: {line}", err=True)
-    for line in _collapse(report.waiting):
-        typer.echo(f"ctmaint: left pending: {line}", err=True)
-    for failure in _collapse(report.failures):
-        typer.echo(f"ctmaint: failed: {failure}", err=True)
+    problems += [f"no recipients: {line}" for line in _collapse(report.nobody)]
+    problems += [f"hosts disagree: {line}" for line in _collapse(report.disagree)]
+    problems += [f"left pending: {line}" for line in _collapse(report.waiting)]
+    problems += [f"failed: {failure}" for failure in _collapse(report.failures)]
     if not report.stopped:  # when the provider is down, the line above says it all
-        for line in _collapse(report.deferred):
-            typer.echo(f"ctmaint: left for the next run: {line}", err=True)
+        problems += [f"left for the next run: {line}" for line in _collapse(report.deferred)]
+    for line in problems:
+        typer.echo(f"ctmaint: {line}", err=True)
     prefix = "dry run: would have " if dry_run else ""
     typer.echo(f"{prefix}{report.summary()}")
     if report.failed or report.left_out or report.nobody:

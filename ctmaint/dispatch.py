@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 EPOCH_KEY = "send_epoch"
 LAST_SEND_KEY = "last_send"  # when the last send ran: the next looks back at least as far
+RECORD_RUN = timedelta(days=1)  # how stale the recorded last run may grow
+LONGEST_LOOK_BACK = timedelta(days=366)  # however long ago the last run was
 LOCK_WAIT_S = 30.0
 PENDING, SENDING, UNCERTAIN = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.UNCERTAIN
 
@@ -103,9 +105,6 @@ def span(policy: Policy, now: datetime, ledger: Ledger) -> tuple[datetime, datet
     # A run whose clock was far behind does not make the next look back for decades.
     since = max(since, now - LONGEST_LOOK_BACK)
     return since - back, now + lookahead(policy)
-
-
-LONGEST_LOOK_BACK = timedelta(days=366)
 
 
 def view(deliveries: Deliveries) -> LedgerView:
@@ -234,9 +233,6 @@ def _mark_run(deliveries: Deliveries, epoch: datetime, now: datetime) -> None:
     with deliveries.ledger.transaction():
         deliveries.set_earliest(EPOCH_KEY, utc_z(epoch))
         deliveries.set_setting(LAST_SEND_KEY, utc_z(now))
-
-
-RECORD_RUN = timedelta(days=1)  # how stale the recorded last run may grow
 
 
 def _resolve(deliveries: Deliveries, plan: SendPlan, now: datetime) -> None:

@@ -107,8 +107,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE hosts (
             name TEXT PRIMARY KEY,         -- host name and working folder
-            policy TEXT NOT NULL,          -- SHA-256 of the policy file's bytes
-            contacts TEXT NOT NULL,        -- SHA-256 of contacts.csv's bytes, or 'missing'
+            policy TEXT NOT NULL,          -- SHA-256 of what the policy file says
+            contacts TEXT NOT NULL,        -- SHA-256 of the contacts read
             seen_at TEXT NOT NULL          -- UTC, ...Z, the host's real clock
         )""",
         "ALTER TABLE deliveries ADD COLUMN host TEXT",
@@ -319,11 +319,11 @@ MOVED_KEY = "moved_to"  # set by migrate-state: the shared state this ledger now
 def refuse_if_moved(ledger: Ledger) -> None:
     """StateError if ``ledger`` was copied into a shared state by `migrate-state`: a cron
     job still pointing here must not send what the shared state sends too."""
-    row = ledger.execute("SELECT value FROM settings WHERE key = ?", (MOVED_KEY,)).fetchone()
-    if row is not None:
+    moved_to = setting(ledger, MOVED_KEY)
+    if moved_to is not None:
         raise StateError(
             f"the state database {ledger.path} was moved by `ctmaint migrate-state` to "
-            f"{row[0]}: give that URL as the state from now on (and stop any cron job that "
+            f"{moved_to}: give that URL as the state from now on (and stop any cron job that "
             "still names this file)",
             subject="state",
         )
@@ -474,8 +474,13 @@ LEDGER_ID_KEY = "ledger_id"  # the ledger's identity: `check` names it on every 
 def ledger_id(ledger: Ledger) -> str | None:
     """The identity recorded in ``ledger`` when it was made (or first opened by a ctmaint
     that knows identities); None in a ledger nobody has written."""
-    row = ledger.execute("SELECT value FROM settings WHERE key = ?", (LEDGER_ID_KEY,)).fetchone()
-    return str(row[0]) if row else None
+    return setting(ledger, LEDGER_ID_KEY)
+
+
+def setting(ledger: Ledger, key: str) -> str | None:
+    """The value of ``key`` in the ledger's settings, or None."""
+    row = ledger.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def migrate(ledger: Ledger) -> None:
@@ -556,8 +561,7 @@ class Deliveries:
         self.ledger = ledger
 
     def setting(self, key: str) -> str | None:
-        row = self.ledger.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        return setting(self.ledger, key)
 
     def set_setting(self, key: str, value: str) -> None:
         """Store ``value`` under ``key``, replacing any."""
@@ -571,14 +575,10 @@ class Deliveries:
     def set_earliest(self, key: str, value: str) -> str:
         """Store ``value`` (UTC text, ``...Z``) unless ``key`` holds an earlier one; return
         what is stored. The first send's time: a run whose clock was ahead set it too late."""
-        with self.ledger.transaction() as ledger:
+        with self.ledger.transaction():
             stored = self.setting(key)
             if stored is None or value < stored:
-                ledger.execute(
-                    "INSERT INTO settings (key, value) VALUES (?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (key, value),
-                )
+                self.set_setting(key, value)  # joins this transaction
                 stored = value
         return stored
 

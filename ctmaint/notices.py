@@ -55,7 +55,7 @@ class Notice:
     def status(self) -> WindowStatus:
         """The window's status as the notice tells it (an announce says what it found)."""
         if self.stage is Stage.ANNOUNCE:
-            return announced_status(self.window)
+            return self.window.recorded
         return STAGE_STATUS[self.stage]
 
     def status_at(self, now: datetime) -> WindowStatus:
@@ -118,25 +118,17 @@ class Audience:
 def stages_of(policy: Policy, window: Window) -> tuple[Stage, ...]:
     """The stages of ``window``'s notices. Work announced once it had begun is not told
     again that it began; work recorded once it had ended, not that it ended: its announce
-    says so (see :func:`announced_status`), so each recipient hears of it in order."""
+    says so (see :attr:`Window.recorded`), so each recipient hears of it in order."""
     spec = policy.calendars.get(window.calendar)
     stages = spec.notices if spec is not None else policy.unscheduled.notices
     if Stage.ANNOUNCE not in stages:
         return stages
-    status = announced_status(window)
+    status = window.recorded
     told = {
         WindowStatus.IN_PROGRESS: {Stage.START},
         WindowStatus.COMPLETED: {Stage.START, Stage.COMPLETE},
     }
     return tuple(stage for stage in stages if stage not in told.get(status, ()))
-
-
-def announced_status(window: Window) -> WindowStatus:
-    """What the announce of ``window`` says, from where the work stood when it was
-    recorded (:attr:`Window.recorded`): that it will happen, that it is under way, or that
-    it was performed (`add --ended`). Later changes (a `complete --at` before it was
-    recorded) never take back a notice already promised."""
-    return window.recorded
 
 
 def plan(policy: Policy, windows: Iterable[Window]) -> list[Notice]:

@@ -46,7 +46,12 @@ class HostFiles:
             for c in contacts
         )  # fmt: skip
         listed = json.dumps(rows)
-        return cls(f"{socket.gethostname()}:{cwd}", _digest(said), _digest(listed))
+        return cls(host_name(cwd), _digest(said), _digest(listed))
+
+
+def host_name(cwd: Path) -> str:
+    """How the ledger names this host: its name and the folder ctmaint runs in."""
+    return f"{socket.gethostname()}:{cwd}"
 
 
 def _digest(text: str) -> str:

@@ -50,7 +50,8 @@ class Window:
     edited_fields: tuple[str, ...] = ()
     notes: tuple[ChangeNote, ...] = ()  # oldest first
     # Where unscheduled work stood when it was recorded: to come, under way, or over
-    # (`add --ended`). Its announce says so, whatever later changes do to start and end.
+    # (`add --ended`). Its announce says so, whatever later changes (a `complete --at`
+    # before then) do to start and end.
     recorded: WindowStatus = WindowStatus.SCHEDULED
 
     def status(self, now: datetime) -> WindowStatus:

@@ -285,7 +285,7 @@ def send(
         report = dispatch.describe(plan, verbose)
         _note_left_out(report, workspace)
         report.nobody = nobody_told(workspace, plan.nobody)
-        report.waiting = peers.waiting_lines(plan.unlisted, host_files(workspace).name)
+        report.waiting = peers.waiting_lines(plan.unlisted, peers.host_name(workspace.cwd))
         return report
     name = transport_name or workspace.policy.provider.transport
     transport = make_transport(name, workspace, outbox)

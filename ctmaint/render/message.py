@@ -39,7 +39,7 @@ STAGE_TEXT = {
     Stage.EXTEND: ("Extended", "{title} will last longer than planned."),
     Stage.FOLLOW_UP: ("Follow-up", "What {title} brought."),
 }
-# What an announce says of work recorded after it began or ended (see notices.announced_status).
+# What an announce says of work recorded after it began or ended (see Window.recorded).
 LATE_ANNOUNCE_TEXT = {
     WindowStatus.IN_PROGRESS: (
         "Unscheduled maintenance in progress",

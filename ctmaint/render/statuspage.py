@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ctmaint.notices import announced_status
 from ctmaint.policy import Policy
 from ctmaint.render.details import details
 from ctmaint.schedule import ChangeNote, Window
@@ -189,7 +188,7 @@ def _updates(window: Window, policy: Policy, now: datetime) -> list[Json]:
     """The timeline, newest first: announced; each move or extension (what it replaced);
     started; completed, or cancelled with the reason given. Work recorded once it was under
     way (or over) opens with that status, at that moment."""
-    opened = _OPENED[announced_status(window)]
+    opened = _OPENED[window.recorded]
     text = f"{window.summary}\n\n{details(window, policy).text()}"
     announced = _Step(opened, opened, text, window.created_at)
     middle, seen = [], Counter[ChangeKind]()
