@@ -77,6 +77,24 @@ def ctmaint_run(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def first_sends_then_role_joins(
+    tmp_path: Path, database: str, role: tuple[str, str], *, grant: bool, sql: str = ""
+) -> tuple[Host, Host]:
+    """Two hosts: the first sends the reminder on the ledger it makes; then ``sql`` runs
+    (``{role}`` naming the role) and the second host joins as ``role`` (given rights on
+    the ledger's tables if ``grant``)."""
+    name, password = role
+    first, second = make_hosts(tmp_path, database, 2, CONTACTS)
+    first.run("--now", REMINDER, "send")
+    if grant:
+        grant_ledger(database, name)
+    if sql:
+        with connect(database) as db:  # type: ignore[attr-defined]
+            db.execute(sql.format(role=name))
+    second.state = with_user(database, name, password)
+    return first, second
+
+
 def ledger_named(check_output: str) -> str:
     found = re.search(r"is reachable: ledger (\w+) in the schema (\w+)", check_output)
     assert found, check_output
@@ -125,13 +143,9 @@ def test_a_search_path_in_the_url_reads_the_one_ledger(
 def test_a_role_whose_search_path_names_a_missing_schema_sees_what_was_sent(
     tmp_path: Path, database: str, role: tuple[str, str]
 ) -> None:
-    name, password = role
-    first, second = make_hosts(tmp_path, database, 2, CONTACTS)
-    first.run("--now", REMINDER, "send")
-    grant_ledger(database, name)
-    with connect(database) as db:  # type: ignore[attr-defined]
-        db.execute(f"ALTER ROLE {name} SET search_path = nowhere")
-    second.state = with_user(database, name, password)
+    first, second = first_sends_then_role_joins(
+        tmp_path, database, role, grant=True, sql="ALTER ROLE {role} SET search_path = nowhere"
+    )
     assert history(second)["notices"] == history(first)["notices"]
     assert "nothing has been sent yet" not in second.run("history")
 
@@ -139,10 +153,7 @@ def test_a_role_whose_search_path_names_a_missing_schema_sees_what_was_sent(
 def test_a_role_without_rights_on_the_ledger_is_told_in_one_sentence(
     tmp_path: Path, database: str, role: tuple[str, str]
 ) -> None:
-    name, password = role
-    first, second = make_hosts(tmp_path, database, 2, CONTACTS)
-    first.run("--now", REMINDER, "send")
-    second.state = with_user(database, name, password)
+    _, second = first_sends_then_role_joins(tmp_path, database, role, grant=False)
     done = ctmaint_run(second, "--now", REMINDER, "send")
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1, done.stderr
@@ -585,13 +596,9 @@ def test_a_statement_timeout_is_not_called_a_lost_connection(tmp_path: Path, dat
 def test_a_table_of_someone_elses_in_the_ledgers_schema_is_none_of_its_business(
     tmp_path: Path, database: str, role: tuple[str, str]
 ) -> None:
-    name, password = role
-    first, second = make_hosts(tmp_path, database, 2, CONTACTS)
-    first.run("--now", REMINDER, "send")
-    grant_ledger(database, name)
-    with connect(database) as db:  # type: ignore[attr-defined]
-        db.execute("CREATE TABLE ctmaint.billing_secrets (x INTEGER)")
-    second.state = with_user(database, name, password)
+    first, second = first_sends_then_role_joins(
+        tmp_path, database, role, grant=True, sql="CREATE TABLE ctmaint.billing_secrets (x INT)"
+    )
     assert ledger_named(second.run("check")) == ledger_named(first.run("check"))
 
 
