@@ -482,6 +482,20 @@ def history(ctx: typer.Context, output: Output = Format.table) -> None:
             typer.echo("(a value cut with … is whole in `ctmaint history --format json`)")
 
 
+def _end_of(begins: datetime, end: str | None, duration: str | None) -> datetime:
+    """The end `add` was given: --end, or --duration after ``begins`` (exactly one)."""
+    from ctmaint.schedule import elapsed_end
+
+    if (end is None) == (duration is None):
+        raise UsageError("give exactly one of --end and --duration")
+    if end is not None:
+        return parse_instant(end, "--end")
+    try:
+        return elapsed_end(begins, parse_duration(str(duration)))
+    except ValueError as error:
+        raise UsageError(f"--duration: {error}") from None
+
+
 def _by(by: str | None) -> str:
     if by is not None:  # an empty one is refused with the other checks of the change
         return by
@@ -539,19 +553,10 @@ def add(
     """
     from ctmaint import services
     from ctmaint.changes import Add
-    from ctmaint.schedule import elapsed_end
 
     workspace = _workspace(ctx)
     begins = parse_instant(start, "--start")
-    if (end is None) == (duration is None):
-        raise UsageError("give exactly one of --end and --duration")
-    if duration is not None:
-        try:
-            ends = elapsed_end(begins, parse_duration(duration))
-        except ValueError as error:
-            raise UsageError(f"--duration: {error}") from None
-    else:
-        ends = parse_instant(str(end), "--end")
+    ends = _end_of(begins, end, duration)
     chosen = _products(products)
     if not chosen:
         raise UsageError("give the products the work affects", subject="products")
