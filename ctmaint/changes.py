@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from ctmaint.errors import ScheduleError, StateError, UsageError
 from ctmaint.notices import Notice
@@ -39,7 +41,7 @@ _ID_DATE = re.compile(r"(?P<calendar>.+)-(?P<date>\d{4}-\d\d-\d\d)")  # used wit
 
 
 class Event:
-    """What every change kind can do. Subclasses are frozen dataclasses."""
+    """What every change kind can do. Subclasses are frozen structs."""
 
     kind: ClassVar[ChangeKind]
 
@@ -67,8 +69,7 @@ class Event:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
-class Add(Event):
+class Add(Struct, Event, frozen=True):
     """Unscheduled work: a new window, announced on the next send."""
 
     kind: ClassVar[ChangeKind] = ChangeKind.ADD
@@ -149,8 +150,7 @@ class Add(Event):
 EDITABLE = ("summary", "description", "justification", "products", "impact")
 
 
-@dataclass(frozen=True)
-class Edit(Event):
+class Edit(Struct, Event, frozen=True):
     """New details for a window; the next notice carries them and says what changed."""
 
     kind: ClassVar[ChangeKind] = ChangeKind.EDIT
@@ -182,8 +182,7 @@ class Edit(Event):
         return {k: list(v) if k == "products" else str(v) for k, v in self.values.items()}
 
 
-@dataclass(frozen=True)
-class Cancel(Event):
+class Cancel(Struct, Event, frozen=True):
     """Call off a window: it stays published as CANCELLED; those told are told why."""
 
     kind: ClassVar[ChangeKind] = ChangeKind.CANCEL
@@ -209,8 +208,7 @@ class Cancel(Event):
         return {"reason": self.reason}
 
 
-@dataclass(frozen=True)
-class Reschedule(Event):
+class Reschedule(Struct, Event, frozen=True):
     """Move a window; it keeps its id."""
 
     kind: ClassVar[ChangeKind] = ChangeKind.RESCHEDULE
@@ -259,8 +257,7 @@ class Reschedule(Event):
         }
 
 
-@dataclass(frozen=True)
-class Extend(Event):
+class Extend(Struct, Event, frozen=True):
     """Lengthen a window, before or while it runs."""
 
     kind: ClassVar[ChangeKind] = ChangeKind.EXTEND
@@ -291,8 +288,7 @@ class Extend(Event):
         return {"end": utc_z(self.end), "was_end": utc_z(self.was_end)}
 
 
-@dataclass(frozen=True)
-class Complete(Event):
+class Complete(Struct, Event, frozen=True):
     """End a window early (or at its end): the completion notice goes out then."""
 
     kind: ClassVar[ChangeKind] = ChangeKind.COMPLETE
@@ -320,8 +316,7 @@ class Complete(Event):
         return {"end": utc_z(self.end), "was_end": utc_z(self.was_end)}
 
 
-@dataclass(frozen=True)
-class FollowUp(Event):
+class FollowUp(Struct, Event, frozen=True):
     """After a window, what it brought, to those told of it. Not a change to the window."""
 
     kind: ClassVar[ChangeKind] = ChangeKind.FOLLOW_UP
@@ -405,8 +400,7 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(Struct, frozen=True):
     """One entry of the change log: ``event`` applied to ``window_id``."""
 
     seq: int

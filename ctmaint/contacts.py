@@ -20,10 +20,11 @@ import functools
 import io
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
 
 from ctmaint.errors import ContactsError, Problem
 from ctmaint.text import bad_character
@@ -46,8 +47,7 @@ def is_email(text: str) -> bool:
     return _EMAIL.fullmatch(text) is not None
 
 
-@dataclass(frozen=True)
-class Contact:
+class Contact(Struct, frozen=True):
     """One row of contacts.csv, checked: who is told of what."""
 
     organization: str

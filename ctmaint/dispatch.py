@@ -19,10 +19,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from msgspec import Struct, field
 
 from ctmaint import clock
 from ctmaint.changes import Change
@@ -52,8 +53,7 @@ LOCK_WAIT_S = 30.0
 PENDING, SENDING, UNCERTAIN = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.UNCERTAIN
 
 
-@dataclass
-class SendReport:
+class SendReport(Struct):
     """What one run did (or, with --dry-run, would do)."""
 
     sent: int = 0
@@ -164,8 +164,7 @@ def describe(plan: SendPlan, verbose: bool = False) -> SendReport:
     return report
 
 
-@dataclass
-class Run:
+class Run(Struct):
     """How one run goes on: until ``deadline`` (seconds on :func:`clock.monotonic`), telling
     ``progress`` how many deliveries were handled (the CLI draws a bar on a terminal)."""
 

@@ -7,7 +7,7 @@ The CLI catches :class:`CtmaintError` in one place, prints the message and exits
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 
 class CtmaintError(Exception):
@@ -30,8 +30,7 @@ class UsageError(CtmaintError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Struct, frozen=True):
     """One validation finding: the file, the key or line in it, and the sentence to print."""
 
     file: str

@@ -16,10 +16,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from ctmaint.errors import StateError
 from ctmaint.vocabulary import DeliveryState
@@ -116,8 +117,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Dialect:
+class Dialect(Struct, frozen=True):
     """What differs between the SQL of the two backends; everything else is one schema,
     one set of migrations and one set of queries. Queries are written with ``?``
     placeholders and ``{serial}`` in migrations."""
@@ -522,8 +522,7 @@ def _migrate_schema(ledger: Ledger) -> None:
 RowKey = tuple[str, str]  # (notice id, recipient)
 
 
-@dataclass(frozen=True)
-class DeliveryRow:
+class DeliveryRow(Struct, frozen=True):
     """One (notice, recipient) row of the ledger as stored."""
 
     notice_id: str
@@ -765,8 +764,7 @@ class Deliveries:
         return [dict(zip(keys, row, strict=True)) for row in cursor]
 
 
-@dataclass(frozen=True)
-class StoredChange:
+class StoredChange(Struct, frozen=True):
     """One row of the change log as stored: ``fields`` is the decoded JSON object."""
 
     seq: int

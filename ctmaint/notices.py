@@ -9,9 +9,10 @@ notice up to 24 hours after the end. Past that a notice is expired: reported, no
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
 
 from ctmaint.contacts import ALL_PRODUCTS, NOTIFY_ROLE, Contact
 from ctmaint.policy import LeadStage, Policy
@@ -34,8 +35,7 @@ STAGE_STATUS = {
 }
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(Struct, frozen=True):
     """One notice of one window: ``id`` is ``<window id>/<stage>``; times are UTC."""
 
     window: Window
@@ -84,8 +84,7 @@ def post_path(notice_id: str) -> str:
     return f"posts/{window_id}--{stage}.md"
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(Struct, frozen=True):
     """Where one copy of a notice goes. ``email`` is the key (lowercased)."""
 
     email: str
@@ -106,8 +105,7 @@ class Recipient:
         return Audience(self.organization, self.account, self.zone_key)
 
 
-@dataclass(frozen=True)
-class Audience:
+class Audience(Struct, frozen=True):
     """Recipients who get identical content: same organization, account and local zone."""
 
     organization: str

@@ -13,10 +13,11 @@ import hashlib
 import json
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from ctmaint.contacts import Contact
 from ctmaint.ledger import DeliveryRow, Ledger
@@ -25,8 +26,7 @@ from ctmaint.text import plural
 RECENT = timedelta(days=1)  # a host that has not sent for longer no longer counts
 
 
-@dataclass(frozen=True)
-class HostFiles:
+class HostFiles(Struct, frozen=True):
     """One host's name and the digests of what it plans with."""
 
     name: str

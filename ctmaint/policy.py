@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
 
 from ctmaint.contacts import is_email
 from ctmaint.errors import PolicyError, Problem
@@ -35,8 +36,7 @@ _MULTILINE_KEYS = frozenset({"description", "justification"})
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Provider:
+class Provider(Struct, frozen=True):
     """The ``[provider]`` table: who publishes, in which zone, from which address."""
 
     name: str
@@ -50,16 +50,14 @@ class Provider:
     transport: str
 
 
-@dataclass(frozen=True)
-class Product:
+class Product(Struct, frozen=True):
     """One product of ``[products]``: its id and the name customers read."""
 
     id: str
     name: str
 
 
-@dataclass(frozen=True)
-class LeadStage:
+class LeadStage(Struct, frozen=True):
     """A reminder due ``before`` the window's start, moved to local time ``at`` if given."""
 
     name: str
@@ -67,8 +65,7 @@ class LeadStage:
     at: time | None
 
 
-@dataclass(frozen=True)
-class CalendarSpec:
+class CalendarSpec(Struct, frozen=True):
     """One rule-driven calendar: when its windows start and what they say."""
 
     id: str
@@ -85,8 +82,7 @@ class CalendarSpec:
     skip: frozenset[date]
 
 
-@dataclass(frozen=True)
-class UnscheduledSpec:
+class UnscheduledSpec(Struct, frozen=True):
     """The ``[unscheduled]`` table: the hours to avoid, the default impact, the notices."""
 
     avoid_from: time
@@ -97,8 +93,7 @@ class UnscheduledSpec:
     max_duration: timedelta = timedelta(days=31)  # the longest an operator's window may be
 
 
-@dataclass(frozen=True)
-class SendGridSettings:
+class SendGridSettings(Struct, frozen=True):
     """Patience with SendGrid: tries after the first, backoff, longest 429 wait, timeout."""
 
     retries: int = 3
@@ -120,16 +115,14 @@ SENDGRID_LIMITS = {
 }
 
 
-@dataclass(frozen=True)
-class SendSettings:
+class SendSettings(Struct, frozen=True):
     """A run's time budget: past it, what is left waits for the next run (cron's interval
     is the natural bound; the default stays well under the usual five minutes)."""
 
     time_budget: timedelta = timedelta(minutes=4)
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Struct, frozen=True):
     """The whole policy file, read and checked."""
 
     source: str
@@ -546,7 +539,7 @@ class _Reader:
 
     def sendgrid(self, table: dict[str, Any]) -> SendGridSettings:
         defaults = SendGridSettings()
-        keys = tuple(defaults.__dataclass_fields__)
+        keys = tuple(defaults.__struct_fields__)
         self.known_keys(table, "sendgrid", keys)
         values: dict[str, float] = {}
         for key in keys:
@@ -658,7 +651,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "unscheduled": ("avoid_from", "avoid_until", "impact", "notices", "status_page",
                     "max_duration"),
     "publish": ("days_back", "days_ahead"),
-    "sendgrid": tuple(SendGridSettings.__dataclass_fields__),
+    "sendgrid": tuple(SendGridSettings.__struct_fields__),
     "send": ("time_budget",),
 }  # fmt: skip
 

@@ -29,8 +29,9 @@ import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from msgspec import Struct, field
 
 PUBLIC, PRIVATE = 0o644, 0o600
 _TEMPORARY = ".tmp"
@@ -113,8 +114,7 @@ def write_trees(
     return changed
 
 
-@dataclass
-class Published:
+class Published(Struct):
     """What :func:`publish_trees` did: files written, files removed, and why any file an
     earlier build wrote and this one does not was left in place."""
 

@@ -6,14 +6,13 @@ depending on the use cases.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from ctmaint.changes import Change
 from ctmaint.notices import Notice
 
 
-@dataclass(frozen=True)
-class PlannedNotice:
+class PlannedNotice(Struct, frozen=True):
     """A notice as `notices` lists it: its recipients and its state."""
 
     notice: Notice
@@ -21,8 +20,7 @@ class PlannedNotice:
     state: str
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
+class HistoryEntry(Struct, frozen=True):
     """What became of one notice, as `history` lists it."""
 
     notice_id: str
@@ -40,8 +38,7 @@ class HistoryEntry:
     notes: list[str]
 
 
-@dataclass(frozen=True)
-class History:
+class History(Struct, frozen=True):
     """Every notice sent or tried, and every operator change."""
 
     notices: list[HistoryEntry]

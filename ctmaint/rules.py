@@ -9,10 +9,11 @@ one is the first occurrence), so a rule fires exactly once per wall-clock match.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
 
 from ctmaint.text import plural
 from ctmaint.times import localize
@@ -38,8 +39,7 @@ class Rule(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class CronRule:
+class CronRule(Struct, frozen=True):
     """A cron expression on the wall clock of ``zone`` (croniter syntax: ``5#3`` = third Friday).
 
     Matching is done on naive wall times, so DST never changes which days match;
@@ -69,8 +69,7 @@ class CronRule:
         return f"cron {self.expression} ({self.zone.key})"
 
 
-@dataclass(frozen=True)
-class CycleRule:
+class CycleRule(Struct, frozen=True):
     """Every ``period`` of wall-clock days from ``anchor`` (a naive local date and time).
 
     Occurrence k is ``anchor + k * period`` on the wall clock (k >= 0), so a Tuesday

@@ -8,16 +8,16 @@ entry states. :func:`windows_between` expands every calendar's rule; operator ch
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from msgspec import Struct
 
 from ctmaint.errors import PolicyError, Problem
 from ctmaint.policy import CalendarSpec, Policy
 from ctmaint.vocabulary import ChangeKind, Impact, WindowStatus
 
 
-@dataclass(frozen=True)
-class ChangeNote:
+class ChangeNote(Struct, frozen=True):
     """What subscribers are told of one change that re-notifies customers (a cancel, a
     move, an extension): the kind of change, when it was made, and the paragraph its notice
     carries (``Reason: ...``, ``It was planned for ...``). Feeds, calendars and the status
@@ -28,8 +28,7 @@ class ChangeNote:
     text: str
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(Struct, frozen=True):
     """One maintenance window. ``start``/``end`` are aware, in the provider's zone."""
 
     id: str
@@ -80,8 +79,7 @@ class Window:
         return self.start < end and self.end > start
 
 
-@dataclass(frozen=True)
-class Revision:
+class Revision(Struct, frozen=True):
     """A window's revision as calendars publish it: SEQUENCE, DTSTAMP and status."""
 
     status: WindowStatus

@@ -25,8 +25,9 @@ transport refused it outright.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+
+from msgspec import Struct
 
 from ctmaint.changes import Change, change_notices
 from ctmaint.contacts import Contact
@@ -37,8 +38,7 @@ from ctmaint.schedule import Window, on_status_page
 from ctmaint.vocabulary import DeliveryState, Stage
 
 
-@dataclass(frozen=True)
-class LedgerView:
+class LedgerView(Struct, frozen=True):
     """What the plan needs to know of the ledger: its rows, the notices already posted, and
     when the first send ran (None before it)."""
 
@@ -47,8 +47,7 @@ class LedgerView:
     epoch: datetime | None
 
 
-@dataclass(frozen=True)
-class Due:
+class Due(Struct, frozen=True):
     """A notice to act on now, with its current recipients and any note to add."""
 
     notice: Notice
@@ -56,8 +55,7 @@ class Due:
     note: str = ""
 
 
-@dataclass(frozen=True)
-class Expire:
+class Expire(Struct, frozen=True):
     """A notice past its grace period: ``waiting`` rows expire, ``missed`` recipients (who
     have no row: nothing was sent) get an expired row."""
 
@@ -70,8 +68,7 @@ class Expire:
         return len(self.waiting) + len(self.missed)
 
 
-@dataclass(frozen=True)
-class Deliver:
+class Deliver(Struct, frozen=True):
     """A due notice: add rows for ``new`` recipients, post it if ``post``, send to ``send``."""
 
     due: Due
@@ -83,8 +80,7 @@ class Deliver:
 Step = Expire | Deliver
 
 
-@dataclass(frozen=True)
-class SendPlan:
+class SendPlan(Struct, frozen=True):
     """Everything a send does at one moment, decided before any of it is done."""
 
     epoch: datetime
@@ -244,8 +240,7 @@ def _step(
     return Deliver(due, new, send, post) if new or send or post else None
 
 
-@dataclass(frozen=True)
-class _Ledger:
+class _Ledger(Struct, frozen=True):
     """Lookups over the rows: who has a row of each notice, who was told of each window
     (address -> account) and when a notice of it was last sent."""
 

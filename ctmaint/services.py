@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from ctmaint import changes, clock, dispatch, peers, postfiles, sendplan
 from ctmaint.changes import (
@@ -86,8 +87,7 @@ def notice_windows(workspace: Workspace, start: datetime, end: datetime) -> list
     return sorted(windows.values(), key=lambda w: (w.start.timestamp(), w.id))
 
 
-@dataclass(frozen=True)
-class BuildResult:
+class BuildResult(Struct, frozen=True):
     """What `build` did: the windows, the files written, unchanged and removed."""
 
     windows: int
@@ -159,8 +159,7 @@ def window_ids(workspace: Workspace) -> list[str]:
     return [window.id for window in windows]
 
 
-@dataclass(frozen=True)
-class CheckReport:
+class CheckReport(Struct, frozen=True):
     """What `check` found: every problem, and notes on what is configured."""
 
     problems: list[Problem]

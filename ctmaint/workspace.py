@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,19 +26,20 @@ CONTACTS_FILE = "contacts.csv"
 DEFAULT_STATE = Path(".ctmaint") / "state.db"
 
 
-@dataclass
 class Workspace:
-    """The policy, state and clock of one command (see the module docstring)."""
+    """The policy, state and clock of one command (see the module docstring). Each file is
+    read once, when first asked for."""
 
-    config: Path | None
-    state: StateLocation  # a SQLite file, or a postgresql:// URL
-    now: datetime
-    cwd: Path
-    _policy: Policy | None = field(default=None, init=False)
-    _contacts: list[Contact] | None = field(default=None, init=False)
-    _contact_problems: list[Problem] = field(default_factory=list, init=False)
-    _ledger: Ledger | None = field(default=None, init=False)
-    _changes: list[Change] | None = field(default=None, init=False)
+    def __init__(self, config: Path | None, state: StateLocation, now: datetime, cwd: Path) -> None:
+        self.config = config
+        self.state = state  # a SQLite file, or a postgresql:// URL
+        self.now = now
+        self.cwd = cwd
+        self._policy: Policy | None = None
+        self._contacts: list[Contact] | None = None
+        self._contact_problems: list[Problem] = []
+        self._ledger: Ledger | None = None
+        self._changes: list[Change] | None = None
 
     @classmethod
     def locate(

@@ -7,9 +7,10 @@ recipient, what happened. It never touches the ledger: the caller records outcom
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
+
+from msgspec import Struct
 
 from ctmaint.notices import Recipient
 
@@ -21,8 +22,7 @@ if TYPE_CHECKING:  # rendering imports jinja2 and icalendar: not on a cron tick 
 OutcomeState = Literal["sent", "retry", "failed", "uncertain"]
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Struct, frozen=True):
     """What the transport answered for one recipient of a batch."""
 
     recipient: str

@@ -7,9 +7,10 @@ and status posts can never disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
 
 from ctmaint.policy import Policy
 from ctmaint.schedule import Window
@@ -24,8 +25,7 @@ IMPACT_WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class Details:
+class Details(Struct, frozen=True):
     """The four details as labelled lines, for renderers that lay them out themselves."""
 
     when: list[str]

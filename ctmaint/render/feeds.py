@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
+from msgspec import Struct
 
 from ctmaint.policy import Policy
 from ctmaint.render.details import details, headline
@@ -26,16 +26,14 @@ from ctmaint.render.templates import template
 from ctmaint.schedule import Window
 
 
-@dataclass(frozen=True)
-class FeedFiles:
+class FeedFiles(Struct, frozen=True):
     """One feed in its two formats."""
 
     rss: bytes
     atom: bytes
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(Struct, frozen=True):
     """A window's feed entries, made once and shared by every feed that lists it: one for
     RSS and one for Atom, with the same body (feedgen would repeat an Atom ``<content>`` in
     RSS as ``<content:encoded>``, doubling the RSS files for no reader)."""

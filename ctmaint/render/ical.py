@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event, vCalAddress, vDuration, vText
 from icalendar.enums import STATUS, TRANSP
 from icalendar.parser import Contentline
+from msgspec import Struct
 
 from ctmaint import __version__
 from ctmaint.policy import Policy
@@ -94,8 +94,7 @@ _ACCOUNT_MARK = "CTMAINT-ACCOUNT-MARK-7F3A"  # nothing in it that vText escapes
 _MARKED_LINE = f"X-MAINTNOTE-ACCOUNT;VALUE=TEXT:{_ACCOUNT_MARK}\r\n".encode()
 
 
-@dataclass(frozen=True, eq=False)
-class _Same:
+class _Same(Struct, frozen=True, eq=False):
     """A policy as a cache key: by identity (a policy holds dicts, so it has no hash)."""
 
     policy: Policy

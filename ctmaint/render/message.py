@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -18,6 +17,7 @@ from email.utils import format_datetime, formataddr
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
+from msgspec import Struct
 
 from ctmaint.notices import Audience, Notice, Recipient
 from ctmaint.policy import Policy
@@ -65,8 +65,7 @@ CALENDAR_CHARSET = "utf-8"
 CALENDAR_TYPE = f"text/calendar; charset={CALENDAR_CHARSET}"
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(Struct, frozen=True):
     """One rendered notice for one audience; transports add the recipient."""
 
     notice_id: str
@@ -161,8 +160,7 @@ def message_id(message: Message, recipient: Recipient) -> str:
     return f"<{local}.{digest[:16]}@{message.domain}>"
 
 
-@dataclass(frozen=True)
-class Post:
+class Post(Struct, frozen=True):
     """A status post: its file under notices/, its title and status, its Markdown."""
 
     path: str

@@ -12,9 +12,10 @@ same bytes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from msgspec import Struct
 
 from ctmaint.changes import Change, Complete, Edit
 from ctmaint.policy import Policy
@@ -44,8 +45,7 @@ CHANGE_LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class Moment:
+class Moment(Struct, frozen=True):
     """An instant as the page shows it: provider time with its abbreviation, and UTC."""
 
     iso: str  # the <time datetime>: UTC, ending in Z
@@ -53,8 +53,7 @@ class Moment:
     utc: str
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(Struct, frozen=True):
     """One line of a window's history: a status post, or an operator change."""
 
     at: Moment
@@ -62,8 +61,7 @@ class Entry:
     text: str = ""
 
 
-@dataclass(frozen=True)
-class WindowView:
+class WindowView(Struct, frozen=True):
     """A window as the status page shows it."""
 
     id: str

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from msgspec import Struct
 
 from ctmaint.changes import Change
 from ctmaint.policy import Policy
@@ -13,8 +14,7 @@ from ctmaint.render import feeds, ical, page, statuspage
 from ctmaint.schedule import Window, on_status_page
 
 
-@dataclass(frozen=True)
-class Horizon:
+class Horizon(Struct, frozen=True):
     """The span the feeds cover, [start, end)."""
 
     start: datetime

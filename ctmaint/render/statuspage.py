@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
 
 from ctmaint.policy import Policy
 from ctmaint.render.details import details
@@ -173,8 +174,7 @@ def maintenance(window: Window, policy: Policy, now: datetime) -> Json:
     }
 
 
-@dataclass(frozen=True)
-class _Step:
+class _Step(Struct, frozen=True):
     """One incident update before it is written: its id (after the window's), status, body
     and time."""
 

@@ -18,9 +18,10 @@ sampling once a day and bisecting to the second, so any IANA zone works.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
 
 # An observance whose onset lies before every published time: the offset in effect at
 # the start of the span, stated as unchanged since then.
@@ -28,8 +29,7 @@ _ORIGIN = datetime(1970, 1, 1)  # noqa: DTZ001 - observance onsets are local wal
 _MARGIN = timedelta(days=2)  # windows may run a little past the published span's last day
 
 
-@dataclass(frozen=True)
-class Observance:
+class Observance(Struct, frozen=True):
     """One onset: from ``onset`` (UTC) on, the zone has ``offset_to`` and ``name``."""
 
     onset: datetime

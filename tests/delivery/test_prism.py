@@ -14,11 +14,11 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from ctmaint.contacts import COLUMNS
 from ctmaint.delivery.sendgrid import SendGridTransport
