@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import msgspec.structs
+
 import ctmaint
 from ctmaint.policy import Policy, embedded_policy_text, parse_policy
 from ctmaint.services import Workspace, build
@@ -208,7 +210,7 @@ def build_years(root: Path) -> list[Row]:
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
     def once(days: int, label: str) -> float:
-        policy: Policy = dataclasses.replace(base, days_ahead=days, days_back=0)
+        policy: Policy = msgspec.structs.replace(base, days_ahead=days, days_back=0)
         workspace = Workspace.locate(None, root / f"{label}.db", now, root)
         workspace._policy = policy  # the bound on days_ahead is the policy file's, not ours
         started = time.perf_counter()
