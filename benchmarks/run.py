@@ -34,8 +34,8 @@ from pathlib import Path
 import msgspec.structs
 
 import ctmaint
-from ctmaint.policy import Policy, embedded_policy_text, parse_policy
-from ctmaint.services import Workspace, build
+from ctmaint.model.policy import Policy, embedded_policy_text, parse_policy
+from ctmaint.usecases.services import Workspace, build
 
 BIN = Path(sys.executable).parent
 CTMAINT = str(BIN / "ctmaint")

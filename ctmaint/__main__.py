@@ -1,3 +1,3 @@
-from ctmaint.cli import main
+from ctmaint.cli.commands import main
 
 main()

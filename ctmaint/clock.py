@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from ctmaint.times import parse_instant
+from ctmaint.model.times import parse_instant
 
 
 def resolve_now(text: str | None, source: str) -> datetime:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ctmaint import cli
-from ctmaint.policy import Policy, embedded_policy_text, parse_policy
-from ctmaint.services import Workspace, build
+from ctmaint.cli import commands as cli
+from ctmaint.model.policy import Policy, embedded_policy_text, parse_policy
+from ctmaint.usecases.services import Workspace, build
 
 PROVIDER = """
 [provider]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ctmaint.policy import KEYS
+from ctmaint.model.policy import KEYS
+from tests.cli.test_help import assert_parses
 from tests.conftest import CliRunner
-from tests.test_help import assert_parses
-from tests.test_send import CONTACTS, write_contacts
+from tests.sending.test_send import CONTACTS, write_contacts
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()

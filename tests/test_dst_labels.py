@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from ctmaint.contacts import COLUMNS
+from ctmaint.model.contacts import COLUMNS
 from tests.conftest import CliRunner, calendar_toml, policy_toml
 
 ZONES = tuple(ZoneInfo(k) for k in ("America/Denver", "America/New_York", "Europe/London", "UTC"))

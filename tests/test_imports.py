@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_send import CONTACTS, write_contacts
+from tests.sending.test_send import CONTACTS, write_contacts
 
 HEAVY = ("sendgrid", "icalendar", "feedgen", "jinja2", "psycopg", "rich", "lxml")
 

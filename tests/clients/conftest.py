@@ -27,10 +27,10 @@ from typing import Any
 
 import pytest
 
-from ctmaint.changes import Change
-from ctmaint.policy import Policy
-from ctmaint.schedule import Window
-from ctmaint.services import Workspace, schedule
+from ctmaint.model.changes import Change
+from ctmaint.model.policy import Policy
+from ctmaint.model.windows import Window
+from ctmaint.usecases.services import Workspace, schedule
 from tests.conftest import CliRunner
 from tests.serving import Served, serve  # noqa: F401 - serve is a fixture
 

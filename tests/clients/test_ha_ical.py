@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from ctmaint.schedule import Window
-from ctmaint.times import utc_z
+from ctmaint.model.times import utc_z
+from ctmaint.model.windows import Window
 from tests.clients.conftest import NEEDS_CLIENTS, build, client_env, published, run_client
 from tests.conftest import CliRunner
 

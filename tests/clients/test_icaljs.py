@@ -26,7 +26,7 @@ from tests.clients.conftest import (
     upcoming,
 )
 from tests.conftest import CliRunner
-from tests.test_send import CONTACTS, write_contacts
+from tests.sending.test_send import CONTACTS, write_contacts
 
 pytestmark = NEEDS_CLIENTS
 

@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ctmaint.changes import Cancel, Extend, Reschedule
-from ctmaint.render.details import details
-from ctmaint.render.feeds import entry_id
-from ctmaint.schedule import Window
+from ctmaint.model.changes import Cancel, Extend, Reschedule
+from ctmaint.model.windows import Window
+from ctmaint.publishing.details import details
+from ctmaint.publishing.feeds import entry_id
 from tests.clients.conftest import (
     NEEDS_CLIENTS,
     Published,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ctmaint.policy import Policy
+from ctmaint.model.policy import Policy
 from tests.clients.conftest import NEEDS_CLIENTS, Served, build, client_env, run_client, upcoming
 from tests.conftest import CliRunner
 

@@ -822,7 +822,7 @@ def black_hole() -> Iterator[BlackHole]:
 
 def kill_mid_run(run: subprocess.Popen[bytes], box: Path, pattern: str, written: int) -> None:
     """SIGKILL ``run`` (and its group) once ``written`` files matching ``pattern`` are in
-    ``box`` (the model is tests/test_send.py's helper of that name)."""
+    ``box`` (the model is tests/sending/test_send.py's helper of that name)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and run.poll() is None:
         if box.exists() and sum(1 for _ in box.glob(pattern)) >= written:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from ctmaint.publish import MANIFEST
+from ctmaint.publishing.files import MANIFEST
 from tests.faults.conftest import (
     DUE,
     QUIET,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.pg import drop_database, fresh_database, postgres_or_skip
-from tests.test_send import CTMAINT, write_contacts
+from tests.sending.test_send import CTMAINT, write_contacts
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ctmaint.errors import StateError
-from ctmaint.ledger import MIGRATIONS, Deliveries, open_ledger, open_snapshot
-from ctmaint.vocabulary import DeliveryState
+from ctmaint.model.vocabulary import DeliveryState
+from ctmaint.state.ledger import MIGRATIONS, Deliveries, open_ledger, open_snapshot
 from tests.conftest import CliRunner
 
 NOW = datetime(2030, 6, 14, 15, tzinfo=UTC)
@@ -110,7 +110,7 @@ def test_an_unreachable_state_is_one_sentence_for_every_command(
 
 
 def test_a_state_error_never_shows_the_password() -> None:
-    from ctmaint.postgres import masked
+    from ctmaint.state.postgres import masked
 
     assert masked("postgresql://u:pw@h:5/d") == "postgresql://u:***@h:5/d"
     assert masked("postgresql://u@h/d") == "postgresql://u@h/d"

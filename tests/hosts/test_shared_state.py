@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.hosts.conftest import Host, history, make_hosts, state_rows
-from tests.test_send import CONTACTS, MONTHLY, MONTHLY_TO
+from tests.sending.test_send import CONTACTS, MONTHLY, MONTHLY_TO
 
 BIG = [f"Org {i},ORG-{i},Person {i},,p{i}@org{i % 50}.example,,maintenance,*," for i in range(400)]
 BIG_TO = {f"p{i}@org{i % 50}.example" for i in range(400)}

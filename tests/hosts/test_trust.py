@@ -19,10 +19,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
-from ctmaint.policy import embedded_policy_text
-from ctmaint.postgres import SEND_LOCK, WRITE_LOCK
+from ctmaint.model.policy import embedded_policy_text
+from ctmaint.state.postgres import SEND_LOCK, WRITE_LOCK
 from tests.hosts.conftest import Host, history, make_hosts
-from tests.test_send import CONTACTS, CTMAINT, MONTHLY, MONTHLY_TO, write_contacts
+from tests.sending.test_send import CONTACTS, CTMAINT, MONTHLY, MONTHLY_TO, write_contacts
 
 REMINDER = "2030-06-14T09:00:00-06:00"
 MANY = [f"Org {i},ORG-{i},Person {i},,p{i}@org{i}.example,,maintenance,*," for i in range(1500)]
@@ -442,7 +442,7 @@ SKEWED_HOST = (
     "import datetime, sys, freezegun\n"
     "ahead = datetime.timedelta(minutes=float(sys.argv.pop(1)))\n"
     "freezegun.freeze_time(datetime.datetime.now(datetime.UTC) + ahead, tick=True).start()\n"
-    "from ctmaint.cli import main\n"
+    "from ctmaint.cli.commands import main\n"
     "sys.argv[0] = 'ctmaint'\n"
     "main()\n"
 )

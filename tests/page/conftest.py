@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from ctmaint.contacts import COLUMNS
+from ctmaint.model.contacts import COLUMNS
 from tests.conftest import CliRunner
 from tests.serving import Served, serve  # noqa: F401 - serve is a fixture
 

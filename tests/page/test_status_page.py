@@ -20,8 +20,8 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from icalendar import Calendar
 
-from ctmaint.policy import Policy
-from ctmaint.vocabulary import WindowStatus
+from ctmaint.model.policy import Policy
+from ctmaint.model.vocabulary import WindowStatus
 from tests.conftest import CliRunner
 from tests.page.conftest import (
     NEEDS_BROWSER,

@@ -1,0 +1,284 @@
+"""Load and validate contacts.csv: the customers' designated points of contact.
+
+Columns (contract): organization,account,name,title,email,phone,roles,products,timezone.
+``roles`` and ``products`` are ';'-separated; ``products`` may be ``*``. Every bad row is
+reported with its line number. Role ``maintenance`` receives notices.
+
+A contact is one line. The file is read as CSV (RFC 4180, strictly: text after a closing
+quote is refused; a quote inside an unquoted field is text, as spreadsheets read it), so a
+quoted field may span lines: such a row is one row, named by its first and last line, and
+left out because a field holds a line break. But a stray quote must not hide the rows
+below it: a row that spans lines and does not read as one row of the nine columns is
+its first line's unclosed quote, so that line alone is left out and reading goes on at the
+next line. Line numbers are the file's physical lines (CRLF, LF or CR ends one).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from msgspec import Struct
+
+from ctmaint.errors import ContactsError, Problem
+from ctmaint.model.text import bad_character
+from ctmaint.model.times import parse_zone
+
+COLUMNS = (
+    "organization", "account", "name", "title", "email", "phone", "roles", "products", "timezone",
+)  # fmt: skip
+REQUIRED = ("organization", "name", "email", "roles", "products")
+ROLES = ("primary", "secondary", "technical", "master-case", "maintenance", "escalation", "billing")
+NOTIFY_ROLE = "maintenance"
+ALL_PRODUCTS = "*"
+# Deliberately simple: one @, a dotted domain, and only the ASCII that RFC 5321 allows in an
+# unquoted local part: SendGrid does not deliver to internationalized (SMTPUTF8) addresses,
+# so `check` refuses them rather than `send` failing on them. SendGrid is the final judge.
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
+def is_email(text: str) -> bool:
+    return _EMAIL.fullmatch(text) is not None
+
+
+class Contact(Struct, frozen=True):
+    """One row of contacts.csv, checked: who is told of what."""
+
+    organization: str
+    account: str
+    name: str
+    title: str
+    email: str
+    phone: str
+    roles: frozenset[str]
+    products: frozenset[str]
+    zone: ZoneInfo | None
+    line: int
+
+    def canonical(self) -> list[Any]:
+        """What this contact says, as JSON values that compare equal whenever two files say
+        the same (an address's case, the order of roles and products do not count)."""
+        zone = self.zone.key if self.zone else ""
+        said = [self.organization, self.account, self.name, self.title, self.email.lower()]
+        return [*said, self.phone, sorted(self.roles), sorted(self.products), zone]
+
+
+def load_contacts(path: Path, product_ids: Iterable[str] | None) -> list[Contact]:
+    """Read ``path``; a missing file means no contacts. ``product_ids`` None: the products
+    are not known (the policy is broken), so product names are not checked.
+
+    Raises ContactsError listing every bad row.
+    """
+    contacts, problems = read_contacts(path, product_ids)
+    if problems:
+        raise ContactsError(problems)
+    return contacts
+
+
+def read_contacts(
+    path: Path, product_ids: Iterable[str] | None
+) -> tuple[list[Contact], list[Problem]]:
+    """The good rows of ``path`` and a problem for each bad one: `send` delivers to the
+    good ones, so one bad row never holds back every notice. A file that cannot be read at
+    all (or has the wrong header) raises ContactsError."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return [], []
+    except UnicodeDecodeError as error:
+        raise ContactsError(
+            [Problem(str(path), "", f"is not UTF-8 text ({error.reason})")]
+        ) from None
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ContactsError(
+            [Problem(str(path), "", f"cannot be read ({reason}); give a contacts file")]
+        ) from None
+    known = None if product_ids is None else frozenset(product_ids)
+    return split_contacts(text, str(path), known)
+
+
+def parse_contacts(text: str, source: str, product_ids: frozenset[str] | None) -> list[Contact]:
+    """The contacts of ``text``; ContactsError listing every bad row."""
+    contacts, problems = split_contacts(text, source, product_ids)
+    if problems:
+        raise ContactsError(problems)
+    return contacts
+
+
+def split_contacts(
+    text: str, source: str, product_ids: frozenset[str] | None
+) -> tuple[list[Contact], list[Problem]]:
+    """The contacts of ``text`` and the problems of its bad rows (see read_contacts).
+
+    Rows are read as CSV, so a quoted field may span lines; but a row that spans lines and
+    cannot be read (a quote opened and never closed, text after the closing quote, the
+    wrong number of fields) is taken to be a stray quote: its first line is a problem and
+    reading goes on at the next line, so one bad quote never swallows the rows after it.
+    Problems name physical lines (a row that spans lines: its first and last).
+    """
+    rows = _rows(io.StringIO(text.removeprefix("\ufeff"), newline="").readlines())
+    header = next(rows, None)
+    if header is None or tuple(c.strip().lower() for c in header.cells) != COLUMNS:
+        raise ContactsError(
+            [Problem(source, "line 1", f"the header must be exactly: {','.join(COLUMNS)}")]
+        )
+    problems: list[Problem] = []
+    contacts: list[Contact] = []
+    for row in rows:
+        if row.unreadable:
+            problems.append(Problem(source, row.where, f"cannot be read: {row.unreadable}"))
+            continue
+        if not any(cell.strip() for cell in row.cells):
+            continue  # a blank line
+        found, contact = _contact(row, source, product_ids)
+        problems.extend(found)
+        if contact is not None:
+            contacts.append(contact)
+    return contacts, problems
+
+
+def rows_left_out(problems: Iterable[Problem]) -> int:
+    """How many rows ``problems`` (of read_contacts) are about: a row may have several."""
+    return len({(problem.file, problem.where) for problem in problems})
+
+
+class _Row(NamedTuple):
+    """One CSV row: its first and last physical line (1-based), and its cells or, when it
+    cannot be read, why."""
+
+    first: int
+    last: int
+    cells: list[str]
+    unreadable: str = ""
+
+    @property
+    def where(self) -> str:
+        return (
+            f"line {self.first}" if self.first == self.last else f"lines {self.first}-{self.last}"
+        )
+
+
+def _rows(lines: list[str]) -> Iterator[_Row]:
+    """The rows of ``lines`` (each with its line ending), read as strict CSV.
+
+    No field may hold a line break, so a row never spans lines: a quote that does not close
+    on its own line makes that line an unreadable row, and reading starts again at the line
+    after it (a second stray quote further down cannot pair with it and swallow the good
+    rows between).
+    """
+    start = 0
+    while start < len(lines):
+        reader = csv.reader(map(lines.__getitem__, range(start, len(lines))), strict=True)
+        first = start  # the index of the line the next row begins on
+        try:
+            for cells in reader:
+                last = start + reader.line_num - 1
+                if last > first:
+                    break  # a quote that swallowed the lines below it
+                yield _Row(first + 1, last + 1, cells)
+                first = last + 1
+            else:
+                return
+        except csv.Error as error:
+            if start + reader.line_num - 1 == first:  # a row of one line
+                yield _Row(first + 1, first + 1, [], _why(str(error)))
+                start = first + 1
+                continue
+        yield _Row(first + 1, first + 1, [], _why("unexpected end of data"))
+        start = first + 1
+
+
+_QUOTING = 'put the whole field in quotes and write each " inside it as ""'
+
+
+def _why(error: str) -> str:
+    """The csv module's complaint about a row, as the operator would fix it."""
+    if error == "unexpected end of data":
+        return 'a quote (") opens a field and does not close on this line; close it there'
+
+    if error.startswith("',' expected after"):
+        return 'text follows the quote (") that closes a field; ' + _QUOTING
+    if error.startswith("field larger than field limit"):
+        return f"a field is longer than {csv.field_size_limit()} characters"
+    return error
+
+
+def _contact(
+    record: _Row, source: str, product_ids: frozenset[str] | None
+) -> tuple[list[Problem], Contact | None]:
+    cells, where = record.cells, record.where
+    if len(cells) != len(COLUMNS):
+        return [Problem(source, where, f"has {len(cells)} fields; expected {len(COLUMNS)}")], None
+    row = dict(zip(COLUMNS, (cell.strip() for cell in cells), strict=True))
+    problems = [
+        Problem(source, where, f"column {column} is empty; fill it in")
+        for column in REQUIRED
+        if not row[column]
+    ]
+    problems += [
+        Problem(source, where, f"column {column} {problem}; {_fix(problem)}")
+        for column, value in row.items()
+        if (problem := bad_character(value)) is not None
+    ]
+    if problems:
+        return problems, None
+    if row["email"] and not is_email(row["email"]):
+        problems.append(
+            Problem(
+                source,
+                where,
+                f"'{row['email']}' is not an email address like name@example.com "
+                "(ASCII only: SendGrid cannot deliver to internationalized addresses)",
+            )
+        )
+    roles = _split(row["roles"])
+    problems += [
+        Problem(source, where, f"role '{role}' is unknown; use one of {', '.join(ROLES)}")
+        for role in sorted(roles - set(ROLES))
+    ]
+    products = _split(row["products"])
+    problems += [
+        Problem(
+            source,
+            where,
+            f"product '{p}' is unknown; use '*' or one of {', '.join(sorted(product_ids or ()))}",
+        )
+        for p in sorted(products - (product_ids or products) - {ALL_PRODUCTS})
+    ]
+    zone = None
+    if row["timezone"]:
+        try:
+            zone = parse_zone(row["timezone"])
+        except ValueError as error:
+            problems.append(Problem(source, where, str(error)))
+    if problems:
+        return problems, None
+    contact = Contact(
+        organization=row["organization"],
+        account=row["account"] or row["organization"],
+        name=row["name"],
+        title=row["title"],
+        email=row["email"],
+        phone=row["phone"],
+        roles=roles,
+        products=products,
+        zone=zone,
+        line=record.first,
+    )
+    return [], contact
+
+
+def _fix(problem: str) -> str:
+    return "write it on one line" if "line break" in problem else "remove it"
+
+
+@functools.lru_cache(maxsize=1024)  # a few role and product lists repeat on every row
+def _split(cell: str) -> frozenset[str]:
+    return frozenset(part.strip().lower() for part in cell.split(";") if part.strip())

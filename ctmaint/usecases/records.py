@@ -1,0 +1,45 @@
+"""What the read-only use cases return: plain records for the CLI to show as tables or JSON.
+
+They live apart from :mod:`ctmaint.usecases.services` so that renderers can read them without
+depending on the use cases.
+"""
+
+from __future__ import annotations
+
+from msgspec import Struct
+
+from ctmaint.model.changes import Change
+from ctmaint.model.notices import Notice
+
+
+class PlannedNotice(Struct, frozen=True):
+    """A notice as `notices` lists it: its recipients and its state."""
+
+    notice: Notice
+    recipients: int
+    state: str
+
+
+class HistoryEntry(Struct, frozen=True):
+    """What became of one notice, as `history` lists it."""
+
+    notice_id: str
+    sent: int
+    failed: int
+    expired: int
+    cancelled: int
+    pending: int
+    uncertain: int
+    first_sent: str | None
+    last_sent: str | None
+    transport: str | None
+    message_ids: list[str]
+    errors: list[str]
+    notes: list[str]
+
+
+class History(Struct, frozen=True):
+    """Every notice sent or tried, and every operator change."""
+
+    notices: list[HistoryEntry]
+    changes: list[Change]

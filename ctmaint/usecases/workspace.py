@@ -1,0 +1,171 @@
+"""Where a command runs: the policy file, the state database, the clock and the folder.
+
+Kept light on purpose: the CLI makes one for every command. What a workspace loads (the
+policy, the contacts, the ledger) is imported and read on first use, so commands that need
+neither stay fast and a command that fails validation creates no state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ctmaint.errors import Problem
+    from ctmaint.model.changes import Change
+    from ctmaint.model.contacts import Contact
+    from ctmaint.model.policy import Policy
+    from ctmaint.state.ledger import Ledger, StateLocation
+
+POLICY_FILE = "ctmaint.toml"
+CONTACTS_FILE = "contacts.csv"
+DEFAULT_STATE = Path(".ctmaint") / "state.db"
+
+
+class Workspace:
+    """The policy, state and clock of one command (see the module docstring). Each file is
+    read once, when first asked for."""
+
+    def __init__(self, config: Path | None, state: StateLocation, now: datetime, cwd: Path) -> None:
+        self.config = config
+        self.state = state  # a SQLite file, or a postgresql:// URL
+        self.now = now
+        self.cwd = cwd
+        self._policy: Policy | None = None
+        self._contacts: list[Contact] | None = None
+        self._contact_problems: list[Problem] = []
+        self._ledger: Ledger | None = None
+        self._changes: list[Change] | None = None
+
+    @classmethod
+    def locate(
+        cls, config: Path | None, state: str | Path | None, now: datetime, cwd: Path
+    ) -> Workspace:
+        """Apply the defaults.
+
+        The policy is ./ctmaint.toml if present, else the embedded one; the state is
+        ./.ctmaint/state.db, or what ``state`` names: a file, or a ``postgresql://`` URL.
+        """
+        if config is None and (cwd / POLICY_FILE).is_file():
+            config = cwd / POLICY_FILE
+        return cls(config=config, state=state_location(state, cwd), now=now, cwd=cwd)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the state is a PostgreSQL database that several hosts share."""
+        return isinstance(self.state, str)
+
+    def outbox(self, folder: Path | None) -> Path:
+        """Where the outbox transport writes: ``folder`` if given, else beside a SQLite
+        state, or ``.ctmaint/outbox`` in the working folder for a shared state."""
+        if folder is not None:
+            return folder
+        if isinstance(self.state, str):
+            return self.cwd / ".ctmaint" / "outbox"
+        return self.state.parent / "outbox"
+
+    @property
+    def policy(self) -> Policy:
+        if self._policy is None:
+            from ctmaint.model.policy import load_policy
+
+            self._policy = load_policy(self.config, self.cwd)
+        return self._policy
+
+    @property
+    def contacts(self) -> list[Contact]:
+        """The good rows of contacts.csv (see :attr:`contact_problems` for the others)."""
+        if self._contacts is None:
+            from ctmaint.model.contacts import read_contacts
+
+            policy = self.policy
+            found = read_contacts(policy.contacts_path, policy.products)
+            self._contacts, self._contact_problems = found
+        return self._contacts
+
+    @property
+    def contact_problems(self) -> list[Problem]:
+        """The rows of contacts.csv left out: `check` lists them; `send` reports them and
+        delivers to everyone else."""
+        _ = self.contacts
+        return self._contact_problems
+
+    @property
+    def changes(self) -> list[Change]:
+        """The operator changes, read from a snapshot: reading them creates no state."""
+        if self._changes is None:
+            from ctmaint.model.changes import decode_stored
+            from ctmaint.state.ledger import Changes
+
+            with self.reading() as ledger:
+                self._changes = decode_stored(Changes(ledger).all())
+        return self._changes
+
+    def forget_changes(self) -> None:
+        self._changes = None
+
+    @contextmanager
+    def reading(self) -> Iterator[Ledger]:
+        """The state, read-only (see :func:`open_snapshot`): creates nothing, changes nothing."""
+        from ctmaint.state.ledger import open_snapshot
+
+        ledger = open_snapshot(self.state)
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            from ctmaint.state.ledger import open_ledger
+
+            self._ledger = open_ledger(self.state)
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+
+def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
+    """``--state`` as given: a ``postgresql://`` URL stays a URL, anything else is a path
+    (relative to ``cwd``); none means ./.ctmaint/state.db."""
+    if state is None or state == "":
+        return cwd / DEFAULT_STATE
+    text = str(state)
+    found = _SCHEME.match(text)
+    if found is None and _CONNINFO.match(text):
+        from ctmaint.errors import UsageError
+
+        raise UsageError(  # not shown: it may hold a password
+            "the state looks like a libpq connection string (key=value ...): give a "
+            "postgresql:// URL, or a SQLite file name",
+            subject="state",
+        )
+    if found is None:
+        return cwd / text
+    scheme = found.group(1).lower()
+    if scheme not in ("postgresql", "postgres"):
+        from ctmaint.errors import UsageError
+
+        raise UsageError(
+            f"'{found.group(1)}://...' is not a state ctmaint can use: give a SQLite file, or "
+            "a postgresql:// URL",
+            subject="state",
+        )
+    from ctmaint.state.postgres import check_url
+
+    text = scheme + text[len(scheme) :]  # libpq reads the scheme in lowercase only
+    check_url(text)
+    return text
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+# host=db dbname=ctmaint: a libpq connection string, which a file name is not
+_CONNINFO = re.compile(r"\s*[A-Za-z_]+\s*=\s*\S+(\s+[A-Za-z_]+\s*=|\s*$)")
