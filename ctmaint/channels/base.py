@@ -8,25 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from msgspec import Struct
 
 from ctmaint.model.notices import Recipient
+from ctmaint.model.vocabulary import Answer
 
 if TYPE_CHECKING:  # rendering imports jinja2 and icalendar: not on a cron tick with nothing due
     from ctmaint.channels.message import Message
-
-# sent: accepted; retry: not accepted, try again next run; failed: rejected for good;
-# uncertain: the request went out but no answer came (it may have been accepted).
-OutcomeState = Literal["sent", "retry", "failed", "uncertain"]
 
 
 class Outcome(Struct, frozen=True):
     """What the transport answered for one recipient of a batch."""
 
     recipient: str
-    state: OutcomeState
+    state: Answer
     message_id: str | None = None
     error: str | None = None
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ctmaint.channels.base import Outcome
 from ctmaint.errors import DeliveryError, os_reason
 from ctmaint.model.notices import Recipient
+from ctmaint.model.vocabulary import Answer
 from ctmaint.publishing.files import (
     remove_stale_temporaries,
     staging_beside,
@@ -61,7 +62,8 @@ class OutboxTransport:
             try:
                 email = personalize(common, message, recipient)
             except (UnicodeError, ValueError) as error:  # an address no header can carry
-                outcomes.append(Outcome(recipient.email, "failed", None, f"not sendable: {error}"))
+                unsendable = f"not sendable: {error}"
+                outcomes.append(Outcome(recipient.email, Answer.FAILED, None, unsendable))
                 continue
             try:
                 name = eml_name(message.notice_id, recipient.email)
@@ -71,7 +73,7 @@ class OutboxTransport:
                     f"cannot write to the outbox {self.folder} ({os_reason(error)}); "
                     "the rest is left for the next run"
                 ) from None
-            outcomes.append(Outcome(recipient.email, "sent", message_id(message, recipient)))
+            outcomes.append(Outcome(recipient.email, Answer.SENT, message_id(message, recipient)))
         return outcomes
 
 

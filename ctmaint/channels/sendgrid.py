@@ -34,12 +34,13 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
 from ctmaint import clock
-from ctmaint.channels.base import Outcome, OutcomeState
+from ctmaint.channels.base import Outcome
 from ctmaint.channels.message import CALENDAR_TYPE
 from ctmaint.errors import DeliveryError, TransportDown
 from ctmaint.model.notices import Recipient
 from ctmaint.model.policy import SendGridSettings
 from ctmaint.model.text import plural
+from ctmaint.model.vocabulary import Answer
 
 if TYPE_CHECKING:
     from ctmaint.channels.message import Message
@@ -111,14 +112,14 @@ class SendGridTransport:
         body = request_body(message, recipients)
         state, message_id, error = self._post(body)
         with self._lock:
-            if state in ("retry", "uncertain"):
+            if state in (Answer.RETRY, Answer.UNCERTAIN):
                 self._unanswered += 1
                 self._last_problem = error or state
             else:
                 self._unanswered = 0
         return [Outcome(r.email, state, message_id, error) for r in recipients]
 
-    def _post(self, body: dict[str, Any]) -> tuple[OutcomeState, str | None, str | None]:
+    def _post(self, body: dict[str, Any]) -> tuple[Answer, str | None, str | None]:
         from python_http_client.exceptions import HTTPError
 
         delay, last_error = self.retry.backoff_seconds, "no attempt made"
@@ -142,25 +143,25 @@ class SendGridTransport:
                     wait = self._rate_limit_wait(error.headers)
                     last_error = f"429 rate limited: {reason}"
                     if wait is None:
-                        return "retry", None, last_error
+                        return Answer.RETRY, None, last_error
                     self.sleep(wait)
                     delay = self.retry.backoff_seconds
                     continue
                 if status >= 500:
                     last_error = f"{status}: {reason}"
                     continue
-                return "failed", None, f"{status}: {reason}"
+                return Answer.FAILED, None, f"{status}: {reason}"
             except urllib.error.URLError as error:  # not connected: nothing was sent
                 last_error = f"no connection to SendGrid: {error.reason}"
                 continue
             except (OSError, http.client.HTTPException) as error:
                 # The request went out and no answer came back (a timeout, a reset, a TLS
                 # failure mid-response): it may have been accepted.
-                return "uncertain", None, f"no answer from SendGrid after sending ({error!r})"
+                return Answer.UNCERTAIN, None, f"no answer from SendGrid after sending ({error!r})"
             headers = response.headers
-            return "sent", headers.get("X-Message-Id") if headers else None, None
+            return Answer.SENT, headers.get("X-Message-Id") if headers else None, None
         return (
-            "retry",
+            Answer.RETRY,
             None,
             f"{last_error} (after {plural(self.retry.retries + 1, 'try', 'tries')})",
         )

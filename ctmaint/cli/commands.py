@@ -28,8 +28,8 @@ from ctmaint.usecases.workspace import Workspace
 
 if TYPE_CHECKING:
     from ctmaint.model.windows import Window
-    from ctmaint.sending.run import SendReport
-    from ctmaint.usecases.services import ProgressStart
+    from ctmaint.sending.report import SendReport
+    from ctmaint.usecases.send import ProgressStart
 
 # No `from __future__ import annotations` here: Typer reads every command's annotations
 # when the app starts, and evaluating them from strings on every run costs a cron tick
@@ -360,19 +360,23 @@ def send(
         given = "--format json" if output is Format.json else "--verbose"
         raise UsageError(f"{given} describes a dry run: give it with --dry-run")
     workspace = _workspace(ctx)
-    name = transport.value if transport else None
-    from ctmaint.usecases import services
+    from ctmaint.usecases import send as sending
 
     if dry_run and output is Format.json:
         from ctmaint.cli.listing import plan_record
 
-        plan = services.plan_send(workspace)
+        plan = sending.plan(workspace)
         typer.echo(_json(plan_record(plan)))
         if plan.nobody or workspace.contact_problems:  # as the run and the text dry run
             raise typer.Exit(1)
         return
-    with _progress_bar() as progress:
-        report = services.send(workspace, name, notices, dry_run, progress, outbox, verbose)
+    if dry_run:
+        report = sending.preview(workspace, every_recipient=verbose)
+    else:
+        name = transport.value if transport else None
+        request = sending.SendRequest(name, notices, outbox)
+        with _progress_bar() as progress:
+            report = sending.run(workspace, request, progress)
     _show_send_report(report, dry_run, workspace.policy.contacts_path)
 
 

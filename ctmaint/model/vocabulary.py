@@ -64,6 +64,21 @@ class DeliveryState(StrEnum):
     CANCELLED = "cancelled"
 
 
+class Answer(StrEnum):
+    """What a channel answered for one recipient, and the ledger state it leaves the row in
+    (:attr:`recorded`): ``retry`` was not accepted and waits for the next run; ``uncertain``
+    went out and got no answer (it may have been accepted)."""
+
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+    @property
+    def recorded(self) -> DeliveryState:
+        return DeliveryState.PENDING if self is Answer.RETRY else DeliveryState(self.value)
+
+
 # Rows that may still be delivered: a run will (re)send them.
 WAITING = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.UNCERTAIN)
 

@@ -25,17 +25,69 @@ transport refused it outright.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from msgspec import Struct
 
 from ctmaint.model.changes import Change, change_notices
 from ctmaint.model.contacts import Contact
-from ctmaint.model.notices import ContactBook, Notice, Recipient, plan
+from ctmaint.model.notices import ContactBook, Notice, Recipient, lookahead, plan
 from ctmaint.model.policy import Policy
 from ctmaint.model.vocabulary import DeliveryState, Stage
 from ctmaint.model.windows import Window, on_status_page
-from ctmaint.state.ledger import DeliveryRow, RowKey
+from ctmaint.state.ledger import Deliveries, DeliveryRow, Ledger, RowKey
+
+EPOCH_KEY = "send_epoch"  # the first send's time on this ledger (the earliest clock seen)
+LAST_SEND_KEY = "last_send"  # when the last send ran: the next looks back at least as far
+LONGEST_LOOK_BACK = timedelta(days=366)  # however long ago the last run was
+
+
+def span(policy: Policy, now: datetime, ledger: Ledger) -> tuple[datetime, datetime]:
+    """Windows whose notices may be due or expiring at ``now``: the published span back
+    from now, or from the last send if that was earlier (cron down for longer than
+    ``publish.days_back``), so a notice that expired meanwhile is still marked and
+    reported, never silently gone."""
+    back = timedelta(days=policy.days_back)
+    last = Deliveries(ledger).setting(LAST_SEND_KEY)
+    since = min(datetime.fromisoformat(last), now) if last else now
+    # A run whose clock was far behind does not make the next look back for decades.
+    since = max(since, now - LONGEST_LOOK_BACK)
+    return since - back, now + lookahead(policy)
+
+
+def recorded_epoch(deliveries: Deliveries) -> datetime | None:
+    """The first send's time as the ledger recorded it, if a send has run."""
+    recorded = deliveries.setting(EPOCH_KEY)
+    return datetime.fromisoformat(recorded) if recorded else None
+
+
+def first_send(recorded: datetime | None, now: datetime) -> datetime:
+    """When ctmaint first sent from this ledger: the earliest clock a send has seen (a
+    first send "after" ``now`` ran with a clock ahead), or ``now`` if none has run yet."""
+    return min(recorded, now) if recorded else now
+
+
+def missed(notice: Notice, epoch: datetime, now: datetime) -> bool:
+    """Whether ``notice`` expired unsent after ctmaint began sending here (``epoch``): one
+    a send missed and reports. One that expired before the first send is nobody's miss."""
+    return notice.is_expired(now) and notice.expires > epoch
+
+
+def view(deliveries: Deliveries) -> LedgerView:
+    """The ledger as the send plan reads it."""
+    return LedgerView(deliveries.rows(), frozenset(deliveries.posted()), recorded_epoch(deliveries))
+
+
+def make_plan(
+    policy: Policy,
+    ledger: Ledger,
+    windows: Sequence[Window],
+    changes: Sequence[Change],
+    contacts: Sequence[Contact],
+    now: datetime,
+) -> SendPlan:
+    """The plan of a send at ``now``, from the ledger as it is (see :func:`decide`)."""
+    return decide(policy, windows, changes, contacts, view(Deliveries(ledger)), now)
 
 
 class LedgerView(Struct, frozen=True):
@@ -136,8 +188,7 @@ def decide(
     ]
     for key in cancel:
         state[key] = DeliveryState.CANCELLED
-    # A first send "after" now was run with a clock ahead: the earliest clock is the epoch.
-    epoch = min(view.epoch, now) if view.epoch else now
+    epoch = first_send(view.epoch, now)
     ledger = _Ledger.of(view.rows)
     book = ContactBook(contacts)
     steps: list[Step] = []
@@ -221,8 +272,8 @@ def _step(
     notice = due.notice
     existing = ledger.by_notice.get(notice.id, ())
     if notice.is_expired(now):
-        if notice.expires <= epoch:
-            return None  # it expired before ctmaint sent anything here: not one we missed
+        if not missed(notice, epoch, now):
+            return None
         if existing:  # it went out (or began to): what is still waiting expires
             waiting = tuple(a for a in existing if state[notice.id, a] is DeliveryState.PENDING)
             return Expire(notice, waiting, ()) if waiting else None

@@ -17,7 +17,7 @@ import fcntl
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,160 +28,50 @@ from msgspec import Struct, field
 from ctmaint import clock
 from ctmaint.channels.base import Outcome, Transport
 from ctmaint.errors import CtmaintError, DeliveryError, StateError, TransportDown, os_reason
-from ctmaint.model.changes import Change
-from ctmaint.model.contacts import Contact
-from ctmaint.model.notices import Audience, Notice, Recipient, lookahead
+from ctmaint.model.notices import Audience, Notice, Recipient
 from ctmaint.model.policy import Policy
-from ctmaint.model.text import plural
 from ctmaint.model.times import utc_z
-from ctmaint.model.vocabulary import DeliveryState
-from ctmaint.model.windows import Window
+from ctmaint.model.vocabulary import Answer, DeliveryState
 from ctmaint.publishing.files import ForeignFile, write_atomic, write_own
-from ctmaint.sending.plan import Deliver, Due, Expire, LedgerView, SendPlan, decide
-from ctmaint.state.ledger import Deliveries, Ledger, StateLocation
+from ctmaint.sending.plan import EPOCH_KEY, LAST_SEND_KEY, Deliver, Due, Expire, SendPlan
+from ctmaint.sending.report import SendReport, grace
+from ctmaint.state.ledger import Deliveries, StateLocation
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from ctmaint.channels.message import Message
 
-EPOCH_KEY = "send_epoch"
-LAST_SEND_KEY = "last_send"  # when the last send ran: the next looks back at least as far
 RECORD_RUN = timedelta(days=1)  # how stale the recorded last run may grow
-LONGEST_LOOK_BACK = timedelta(days=366)  # however long ago the last run was
 LOCK_WAIT_S = 30.0
 PENDING, SENDING, UNCERTAIN = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.UNCERTAIN
 
 
-class SendReport(Struct):
-    """What one run did (or, with --dry-run, would do)."""
-
-    sent: int = 0
-    failed: int = 0
-    pending: int = 0
-    uncertain: int = 0
-    recovered: int = 0
-    resent_uncertain: int = 0
-    given_up: int = 0
-    cancelled: int = 0
-    posts: int = 0
-    stopped: str = ""  # why delivering stopped early (provider down, time budget used up)
-    left_out: list[str] = field(default_factory=list)  # bad contacts.csv rows, not told
-    nobody: list[str] = field(default_factory=list)  # due notices with no one to send to
-    disagree: list[str] = field(default_factory=list)  # other hosts with other files
-    waiting: list[str] = field(default_factory=list)  # why rows stay pending (another host)
-    left_out_rows: int = 0  # how many rows those problems are about (a row may have several)
-    contact_rows: int = 0  # the rows of contacts.csv read, good and left out
-    expired: list[tuple[str, int, str]] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    deferred: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        expired = sum(count for _, count, _ in self.expired)
-        line = f"sent {self.sent}, failed {self.failed}, expired {expired}, pending {self.pending}"
-        if self.uncertain:
-            line += f", uncertain {self.uncertain}"
-        notes = []
-        if self.recovered:
-            notes.append(f"{self.recovered} in flight when an earlier run stopped, sent again")
-        if self.resent_uncertain:
-            notes.append(f"{self.resent_uncertain} unanswered last time, sent once more")
-        if self.given_up:
-            notes.append(f"{self.given_up} unanswered twice, given up")
-        if self.cancelled:
-            notes.append(f"{self.cancelled} not sent: their window was cancelled")
-        return line + (f" ({'; '.join(notes)})" if notes else "")
+def _no_progress(handled: int) -> None:
+    """Nothing to tell: no terminal to draw a bar on."""
 
 
-def span(policy: Policy, now: datetime, ledger: Ledger) -> tuple[datetime, datetime]:
-    """Windows whose notices may be due or expiring at ``now``: the published span back
-    from now, or from the last send if that was earlier (cron down for longer than
-    ``publish.days_back``), so a notice that expired meanwhile is still marked and
-    reported, never silently gone."""
-    back = timedelta(days=policy.days_back)
-    last = Deliveries(ledger).setting(LAST_SEND_KEY)
-    since = min(datetime.fromisoformat(last), now) if last else now
-    # A run whose clock was far behind does not make the next look back for decades.
-    since = max(since, now - LONGEST_LOOK_BACK)
-    return since - back, now + lookahead(policy)
-
-
-def view(deliveries: Deliveries) -> LedgerView:
-    """The ledger as the send plan reads it."""
-    epoch = deliveries.setting(EPOCH_KEY)
-    return LedgerView(
-        deliveries.rows(),
-        frozenset(deliveries.posted()),
-        datetime.fromisoformat(epoch) if epoch else None,
-    )
-
-
-def make_plan(
-    policy: Policy,
-    ledger: Ledger,
-    windows: Sequence[Window],
-    changes: Sequence[Change],
-    contacts: Sequence[Contact],
-    now: datetime,
-) -> SendPlan:
-    return decide(policy, windows, changes, contacts, view(Deliveries(ledger)), now)
-
-
-SHOWN_ADDRESSES = 3  # a dry run names a few recipients per notice; --verbose names all
-
-
-def describe(plan: SendPlan, verbose: bool = False) -> SendReport:
-    """The report `send --dry-run` prints: the plan, with the counts `send` would report,
-    naming a few recipients of each notice (all of them if ``verbose``): a notice to
-    100,000 contacts is one short line, not megabytes."""
-    report = SendReport(
-        pending=len(plan.waiting),
-        sent=plan.deliveries,
-        recovered=plan.resent_in_flight,
-        resent_uncertain=len(plan.resend_uncertain),
-        given_up=len(plan.give_up),
-        failed=len(plan.give_up),
-        cancelled=len(plan.cancel),
-    )
-    for step in plan.steps:
-        notice_id = step.notice.id if isinstance(step, Expire) else step.due.notice.id
-        if isinstance(step, Expire):
-            report.expired.append((notice_id, step.count, _grace(step.notice)))
-            report.actions.append(
-                f"would mark {notice_id} expired ({plural(step.count, 'recipient')})"
-            )
-            continue
-        if step.send:
-            shown = step.send if verbose else step.send[:SHOWN_ADDRESSES]
-            names = ", ".join(r.email for r in shown)
-            more = len(step.send) - len(shown)
-            names += f" and {more} more" if more else ""
-            report.actions.append(f"would send {notice_id} to {len(step.send)}: {names}")
-        if step.post:
-            report.posts += 1
-            report.actions.append(f"would post {notice_id} to the status page")
-    return report
+def _always_held() -> bool:
+    return True  # a SQLite state's lock is the kernel's until this process ends
 
 
 class Run(Struct):
-    """How one run goes on: until ``deadline`` (seconds on :func:`clock.monotonic`), telling
-    ``progress`` how many deliveries were handled (the CLI draws a bar on a terminal)."""
+    """One run's context: what it delivers with and where it writes, until ``deadline``
+    (seconds on :func:`clock.monotonic`), telling ``progress`` how many deliveries were
+    handled (the CLI draws a bar on a terminal); ``report`` fills as it goes."""
 
+    policy: Policy
+    deliveries: Deliveries
+    transport: Transport
+    notices_dir: Path
+    now: datetime
     deadline: float
-    progress: Callable[[int], None] = lambda handled: None
-    still_held: Callable[[], bool] = lambda: True  # the send lock (a shared state's can go)
+    progress: Callable[[int], None] = _no_progress
+    still_held: Callable[[], bool] = _always_held  # the send lock (a shared state's can go)
+    report: SendReport = field(default_factory=SendReport)
 
 
-def send(
-    policy: Policy,
-    ledger: Ledger,
-    plan: SendPlan,
-    transport: Transport,
-    notices_dir: Path,
-    now: datetime,
-    run: Run,
-) -> SendReport:
+def carry_out(plan: SendPlan, run: Run) -> SendReport:
     """Carry out ``plan`` (made with the send lock held); see the module docstring.
 
     One notice or recipient that cannot be rendered or delivered never stops the others,
@@ -190,33 +80,36 @@ def send(
     When the provider stops answering or the run's time is up, delivering stops and the
     rest stays pending for the next run.
     """
-    deliveries = Deliveries(ledger)
+    deliveries, report, now = run.deliveries, run.report, run.now
     _mark_run(deliveries, plan.epoch, now)
-    report = SendReport(
-        recovered=plan.resent_in_flight,
-        resent_uncertain=len(plan.resend_uncertain),
-        given_up=len(plan.give_up),
-        failed=len(plan.give_up),
-        cancelled=len(plan.cancel),
-    )
+    report.recovered, report.resent_uncertain = plan.resent_in_flight, len(plan.resend_uncertain)
+    report.given_up = report.failed = len(plan.give_up)
+    report.cancelled = len(plan.cancel)
     _resolve(deliveries, plan, now)
     try:
         for step in plan.steps:
             if isinstance(step, Expire):
-                _expire(deliveries, step, now, report)
+                _expire(run, step)
                 continue
             notice = step.due.notice
+            new = [(r.email, r.account) for r in step.new]
             deliveries.add(
-                notice.id, notice.window.id, notice.stage,
-                [(r.email, r.account) for r in step.new], PENDING, notice.due, notice.expires, now,
-            )  # fmt: skip
+                notice.id,
+                notice.window.id,
+                notice.stage,
+                new,
+                PENDING,
+                notice.due,
+                notice.expires,
+                now,
+            )
             if not report.stopped:
-                _deliver(deliveries, step, policy, transport, now, report, run)
+                _deliver(run, step)
             if step.post and deliveries.sent_count(notice.id):  # a post tells what was sent
-                _post(deliveries, step.due, policy, notices_dir, now, report)
+                _post(run, step.due)
     finally:
         if report.posts:
-            _write_index(deliveries, policy, notices_dir, now, report)
+            _write_index(run)
     report.pending = sum(counts.get(PENDING, 0) for counts in deliveries.states().values())
     return report
 
@@ -235,59 +128,60 @@ def _mark_run(deliveries: Deliveries, epoch: datetime, now: datetime) -> None:
 
 
 def _resolve(deliveries: Deliveries, plan: SendPlan, now: datetime) -> None:
-    """The plan's decisions on rows left by earlier runs and on cancelled windows."""
-    deliveries.set_state(
-        plan.cancel, DeliveryState.CANCELLED, "not sent: the window was cancelled", now,
-        only_from=(PENDING, SENDING, UNCERTAIN),
-    )  # fmt: skip
-    deliveries.set_state(
-        plan.recover, PENDING, "in flight when an earlier run stopped; sent again", now,
-        only_from=(SENDING,),
-    )  # fmt: skip
-    deliveries.set_state(
-        plan.revive, PENDING, "marked expired by a run whose clock was ahead; sent after all",
-        now, only_from=(DeliveryState.EXPIRED,),
-    )  # fmt: skip
-    deliveries.set_state(
-        plan.resend_uncertain, PENDING,
-        "the last attempt got no answer after sending; sent once more", now,
-        only_from=(UNCERTAIN,), resent_uncertain=True,
-    )  # fmt: skip
-    deliveries.set_state(
-        plan.give_up, DeliveryState.FAILED,
-        "no answer after sending, twice; not sent again (check the provider's activity log)",
-        now, only_from=(UNCERTAIN,),
-    )  # fmt: skip
+    """The plan's decisions on rows left by earlier runs and on cancelled windows: each
+    set of rows, the state it moves to from which states, and why."""
+    decided = (
+        (
+            plan.cancel,
+            DeliveryState.CANCELLED,
+            (PENDING, SENDING, UNCERTAIN),
+            "not sent: the window was cancelled",
+        ),
+        (plan.recover, PENDING, (SENDING,), "in flight when an earlier run stopped; sent again"),
+        (
+            plan.revive,
+            PENDING,
+            (DeliveryState.EXPIRED,),
+            "marked expired by a run whose clock was ahead; sent after all",
+        ),
+        (
+            plan.resend_uncertain,
+            PENDING,
+            (UNCERTAIN,),
+            "the last attempt got no answer after sending; sent once more",
+        ),
+        (
+            plan.give_up,
+            DeliveryState.FAILED,
+            (UNCERTAIN,),
+            "no answer after sending, twice; not sent again (check the provider's activity log)",
+        ),
+    )
+    for keys, state, only_from, reason in decided:
+        resent = keys is plan.resend_uncertain
+        deliveries.set_state(keys, state, reason, now, only_from=only_from, resent_uncertain=resent)
 
 
-def _expire(deliveries: Deliveries, step: Expire, now: datetime, report: SendReport) -> None:
-    notice = step.notice
-    count = deliveries.set_state(
-        [(notice.id, address) for address in step.waiting], DeliveryState.EXPIRED, None, now,
-        only_from=(PENDING,),
-    )  # fmt: skip
+def _expire(run: Run, step: Expire) -> None:
+    notice, deliveries, now = step.notice, run.deliveries, run.now
+    waiting = [(notice.id, address) for address in step.waiting]
+    count = deliveries.set_state(waiting, DeliveryState.EXPIRED, None, now, only_from=(PENDING,))
+    missed = [(r.email, r.account) for r in step.missed]
     count += deliveries.add(
-        notice.id, notice.window.id, notice.stage, [(r.email, r.account) for r in step.missed],
-        DeliveryState.EXPIRED, notice.due, notice.expires, now,
-    )  # fmt: skip
+        notice.id,
+        notice.window.id,
+        notice.stage,
+        missed,
+        DeliveryState.EXPIRED,
+        notice.due,
+        notice.expires,
+        now,
+    )
     if count:
-        report.expired.append((notice.id, count, _grace(notice)))
+        run.report.expired.append((notice.id, count, grace(notice)))
 
 
-def _grace(notice: Notice) -> str:
-    """When ``notice`` was due and when its grace period ended: what an expiry knows."""
-    return f"was due at {utc_z(notice.due)} and its grace period ended at {utc_z(notice.expires)}"
-
-
-def _deliver(
-    deliveries: Deliveries,
-    step: Deliver,
-    policy: Policy,
-    transport: Transport,
-    now: datetime,
-    report: SendReport,
-    run: Run,
-) -> None:
+def _deliver(run: Run, step: Deliver) -> None:
     """Deliver the step's notice to its recipients, an audience and a batch at a time, up
     to ``transport.concurrency`` requests in flight.
 
@@ -303,48 +197,45 @@ def _deliver(
         return
     from ctmaint.channels.message import render_message
 
-    with _Flight(deliveries, notice, transport, now, report, run) as flight:
+    with _Flight(run, notice) as flight:
         for audience, group in groups.items():
-            if report.stopped:
+            if run.report.stopped:
                 return
             try:
-                message = render_message(notice, audience, policy, now, step.due.note)
+                message = render_message(notice, audience, run.policy, run.now, step.due.note)
             except Exception as error:  # a notice that cannot be rendered will not render later
-                _fail_unrenderable(deliveries, notice, group, error, now, report)
+                _fail_unrenderable(run, notice, group, error)
                 continue
-            for start in range(0, len(group), transport.batch_size):
-                if clock.monotonic() >= run.deadline:
-                    report.stopped = "the run's time budget is used up"
-                elif not run.still_held():
-                    report.stopped = (
-                        "the send lock was lost (its database session ended), so another run "
-                        "may have begun: this one stopped claiming"
-                    )
-                if report.stopped:
+            size = run.transport.batch_size
+            for start in range(0, len(group), size):
+                if _stop_reason(run):
                     return
-                batch = group[start : start + transport.batch_size]
-                claimed = set(deliveries.claim(notice.id, (r.email for r in batch), now))
+                batch = group[start : start + size]
+                claimed = set(run.deliveries.claim(notice.id, (r.email for r in batch), run.now))
                 batch = [r for r in batch if r.email in claimed]
                 if batch:
                     flight.send(message, batch)
+
+
+def _stop_reason(run: Run) -> str:
+    """Why the run must stop claiming now (also set in its report), or "" to go on."""
+    if clock.monotonic() >= run.deadline:
+        run.report.stopped = "the run's time budget is used up"
+    elif not run.still_held():
+        run.report.stopped = (
+            "the send lock was lost (its database session ended), so another run "
+            "may have begun: this one stopped claiming"
+        )
+    return run.report.stopped
 
 
 class _Flight:
     """The requests in flight for one notice: at most ``transport.concurrency`` at once (on
     worker threads when more than one), each recorded here, in this thread, as it ends."""
 
-    def __init__(
-        self,
-        deliveries: Deliveries,
-        notice: Notice,
-        transport: Transport,
-        now: datetime,
-        report: SendReport,
-        run: Run,
-    ) -> None:
-        self.deliveries, self.notice, self.transport = deliveries, notice, transport
-        self.now, self.report, self.run = now, report, run
-        self.limit = max(1, transport.concurrency)
+    def __init__(self, run: Run, notice: Notice) -> None:
+        self.run, self.notice = run, notice
+        self.limit = max(1, run.transport.concurrency)
         self.pool: ThreadPoolExecutor | None = None
         self.flying: deque[tuple[Future[list[Outcome]], list[Recipient]]] = deque()
         self.fatal: DeliveryError | None = None
@@ -360,43 +251,43 @@ class _Flight:
         from concurrent.futures import Future
 
         future: Future[list[Outcome]]
+        deliver, now = self.run.transport.deliver, self.run.now
         if self.pool is None:
             future = Future()
             try:
-                future.set_result(self.transport.deliver(message, batch, self.now))
+                future.set_result(deliver(message, batch, now))
             except Exception as error:
                 future.set_exception(error)
         else:
-            future = self.pool.submit(self.transport.deliver, message, batch, self.now)
+            future = self.pool.submit(deliver, message, batch, now)
         self.flying.append((future, batch))
         while len(self.flying) >= self.limit or (self.flying and self.flying[0][0].done()):
             self._land()
 
     def _land(self) -> None:
         future, batch = self.flying.popleft()
-        notice, deliveries, report = self.notice, self.deliveries, self.report
+        run, notice = self.run, self.notice
+        report, name = run.report, run.transport.name
         try:
             outcomes = future.result()
         except (DeliveryError, TransportDown) as error:
             release = [(r.email, PENDING, None, None) for r in batch]
-            deliveries.record(notice.id, release, self.transport.name, self.now)
-            if isinstance(error, TransportDown):
-                report.stopped = report.stopped or str(error)
-            else:
+            run.deliveries.record(notice.id, release, name, run.now)
+            if not isinstance(error, TransportDown):
                 self.fatal = self.fatal or error
-                report.stopped = report.stopped or str(error)
+            report.stopped = report.stopped or str(error)
             return
         except Exception as error:  # a bug in a transport: this batch waits, the others go on
             reason = f"not delivered: {type(error).__name__}: {error}"
             noted: list[tuple[str, DeliveryState, str | None, str | None]] = [
                 (r.email, PENDING, None, reason) for r in batch
             ]
-            deliveries.record(notice.id, noted, self.transport.name, self.now)
+            run.deliveries.record(notice.id, noted, name, run.now)
             report.failed += len(batch)
             report.failures += [f"{notice.id} to {r.email}: {reason}" for r in batch]
             return
-        _record(deliveries, notice, outcomes, self.transport, self.now, report)
-        self.run.progress(len(batch))
+        _record(run, notice, outcomes)
+        run.progress(len(batch))
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -409,94 +300,62 @@ class _Flight:
             raise self.fatal
 
 
-def _fail_unrenderable(
-    deliveries: Deliveries,
-    notice: Notice,
-    group: list[Recipient],
-    error: Exception,
-    now: datetime,
-    report: SendReport,
-) -> None:
+def _fail_unrenderable(run: Run, notice: Notice, group: list[Recipient], error: Exception) -> None:
     reason = f"the message could not be rendered ({type(error).__name__}: {error})"
     keys = [(notice.id, r.email) for r in group]
-    report.failed += deliveries.set_state(
-        keys, DeliveryState.FAILED, reason, now, only_from=(PENDING,)
+    run.report.failed += run.deliveries.set_state(
+        keys, DeliveryState.FAILED, reason, run.now, only_from=(PENDING,)
     )
-    report.failures += [f"{notice.id} to {r.email}: {reason}" for r in group]
+    run.report.failures += [f"{notice.id} to {r.email}: {reason}" for r in group]
 
 
-def _record(
-    deliveries: Deliveries,
-    notice: Notice,
-    outcomes: list[Outcome],
-    transport: Transport,
-    now: datetime,
-    report: SendReport,
-) -> None:
-    deliveries.record(
-        notice.id,
-        [(o.recipient, _LEDGER_STATE[o.state], o.message_id, o.error) for o in outcomes],
-        transport.name,
-        now,
-    )
+def _record(run: Run, notice: Notice, outcomes: list[Outcome]) -> None:
+    """Record each answer in the ledger, then count it in the run's report."""
+    answered = [(o.recipient, o.state.recorded, o.message_id, o.error) for o in outcomes]
+    run.deliveries.record(notice.id, answered, run.transport.name, run.now)
+    report = run.report
     for outcome in outcomes:
-        if outcome.state == "sent":
+        said = f"{notice.id} to {outcome.recipient}: {outcome.error}"
+        if outcome.state is Answer.SENT:
             report.sent += 1
-        elif outcome.state == "failed":
+        elif outcome.state is Answer.FAILED:
             report.failed += 1
-            report.failures.append(f"{notice.id} to {outcome.recipient}: {outcome.error}")
-        elif outcome.state == "uncertain":
-            report.uncertain += 1
-            report.deferred.append(f"{notice.id} to {outcome.recipient}: {outcome.error}")
-        elif outcome.state == "retry":
-            report.deferred.append(f"{notice.id} to {outcome.recipient}: {outcome.error}")
+            report.failures.append(said)
+        else:  # retry or uncertain: left for the next run
+            report.uncertain += outcome.state is Answer.UNCERTAIN
+            report.deferred.append(said)
 
 
-_LEDGER_STATE = {
-    "sent": DeliveryState.SENT,
-    "failed": DeliveryState.FAILED,
-    "retry": DeliveryState.PENDING,
-    "uncertain": DeliveryState.UNCERTAIN,
-}
-
-
-def _post(
-    deliveries: Deliveries,
-    due: Due,
-    policy: Policy,
-    notices_dir: Path,
-    now: datetime,
-    report: SendReport,
-) -> None:
+def _post(run: Run, due: Due) -> None:
     """Write the notice's status post and record it; if it cannot be written, say so and
     leave it for the next run (the email goes out regardless)."""
     from ctmaint.channels.message import render_post
 
-    notice = due.notice
-    post = render_post(notice, policy, now, due.note)
+    notice, notices_dir = due.notice, run.notices_dir
+    post = render_post(notice, run.policy, run.now, due.note)
     try:
         write_atomic(notices_dir / post.path, post.markdown.encode())
     except OSError as error:
-        report.failed += 1
-        report.failures.append(
+        run.report.failed += 1
+        run.report.failures.append(
             f"the status post of {notice.id} cannot be written to {notices_dir} "
             f"({os_reason(error)}); it is written on the next run"
         )
         return
-    deliveries.add_post(
-        notice.id, notice.window.id, notice.stage, post.status, post.title, post.path, now
+    run.deliveries.add_post(
+        notice.id, notice.window.id, notice.stage, post.status, post.title, post.path, run.now
     )
-    report.posts += 1
+    run.report.posts += 1
 
 
-def _write_index(
-    deliveries: Deliveries, policy: Policy, notices_dir: Path, now: datetime, report: SendReport
-) -> None:
+def _write_index(run: Run) -> None:
     """notices/index.json from the ledger's posts, newest first (called after a post)."""
     from ctmaint.publishing.statusjson import index_json
 
+    notices_dir, report = run.notices_dir, run.report
     try:
-        write_own(notices_dir, "index.json", index_json(policy, deliveries.posts(), now))
+        index = index_json(run.policy, run.deliveries.posts(), run.now)
+        write_own(notices_dir, "index.json", index)
     except ForeignFile as error:
         report.failed += 1
         report.failures.append(f"the status index was not written: {error}")

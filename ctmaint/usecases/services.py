@@ -6,7 +6,7 @@ Nothing here prints or exits; results are returned as data for the CLI to show.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,15 +14,12 @@ from typing import TYPE_CHECKING, Any
 from msgspec import Struct
 
 from ctmaint import clock
-from ctmaint.channels import posts
-from ctmaint.channels.base import Transport
 from ctmaint.errors import (
     CtmaintError,
     InvalidInputError,
     Problem,
     PublishError,
     ScheduleError,
-    StateBusy,
     StateError,
     UsageError,
     os_reason,
@@ -41,7 +38,7 @@ from ctmaint.model.changes import (
     check_author,
     decode_stored,
 )
-from ctmaint.model.contacts import Contact, load_contacts, rows_left_out
+from ctmaint.model.contacts import Contact, load_contacts
 from ctmaint.model.notices import ContactBook, Notice, lookahead, plan
 from ctmaint.model.policy import (
     EMBEDDED,
@@ -58,12 +55,10 @@ from ctmaint.model.windows import Window, elapsed_end, windows_between
 from ctmaint.publishing.files import (
     ForeignFile,
     publish_trees,
-    remove_stale_temporaries,
     write_trees,
 )
 from ctmaint.sending import plan as sendplan
 from ctmaint.sending import run as dispatch
-from ctmaint.sending.run import SendReport
 from ctmaint.state import peers
 from ctmaint.state.ledger import (
     LEDGER_ID_KEY,
@@ -76,25 +71,17 @@ from ctmaint.state.ledger import (
     WindowTaken,
     ledger_id,
 )
-from ctmaint.usecases.workspace import CONTACTS_FILE, POLICY_FILE
+from ctmaint.usecases.workspace import (
+    CONTACTS_FILE,
+    POLICY_FILE,
+    host_files,
+    notice_windows,
+    schedule,
+)
 
 if TYPE_CHECKING:  # reports are built by `notices` and `history`, not on a cron tick
     from ctmaint.usecases.records import History, HistoryEntry, PlannedNotice
 from ctmaint.usecases.workspace import Workspace as Workspace  # where the tests find it
-
-
-def schedule(workspace: Workspace, start: datetime, end: datetime) -> list[Window]:
-    """The windows overlapping [start, end): the policy's rules with operator changes applied."""
-    return changes.schedule(workspace.policy, workspace.changes, start, end)
-
-
-def notice_windows(workspace: Workspace, start: datetime, end: datetime) -> list[Window]:
-    """The windows whose notices may be due: those in [start, end), and every changed one
-    (a window moved far ahead still owes its `reschedule` notice now)."""
-    windows = {w.id: w for w in schedule(workspace, start, end)}
-    for window in changes.changed_windows(workspace.policy, workspace.changes):
-        windows.setdefault(window.id, window)
-    return sorted(windows.values(), key=lambda w: (w.start.timestamp(), w.id))
 
 
 class BuildResult(Struct, frozen=True):
@@ -273,145 +260,6 @@ def init(directory: Path, force: bool = False) -> list[Path]:
     return list(targets)
 
 
-# Given the number of deliveries a run will make, returns what to call as they are handled.
-ProgressStart = Callable[[int], Callable[[int], None]]
-
-
-def send(
-    workspace: Workspace,
-    transport_name: str | None,
-    notices_dir: Path,
-    dry_run: bool,
-    progress: ProgressStart | None = None,
-    outbox: Path | None = None,
-    verbose: bool = False,
-) -> SendReport:
-    """The cron entry point: deliver and post every due notice (see :mod:`ctmaint.sending.plan`
-    for what is decided and :mod:`ctmaint.sending.run` for how it is carried out)."""
-    _ = workspace.contacts  # read before anything is claimed; bad rows left out
-    if dry_run:
-        plan = plan_send(workspace)
-        report = dispatch.describe(plan, verbose)
-        _note_left_out(report, workspace)
-        report.nobody = nobody_told(workspace, plan.nobody)
-        report.waiting = peers.waiting_lines(plan.unlisted, peers.host_name(workspace.cwd))
-        return report
-    name = transport_name or workspace.policy.provider.transport
-    transport = make_transport(name, workspace, outbox)
-    try:
-        return _send(workspace, transport, notices_dir, progress)
-    except StateBusy as error:  # another session holds the write lock: leave as for ours
-        raise dispatch.AnotherRunError(str(error)) from None
-
-
-def _send(
-    workspace: Workspace,
-    transport: Transport,
-    notices_dir: Path,
-    progress: ProgressStart | None,
-) -> SendReport:
-    """:func:`send`, once the transport is made: under the send lock, plan and carry out."""
-    policy, now = workspace.policy, workspace.now
-    contacts = workspace.contacts
-    with dispatch.send_lock(workspace.state) as held:
-        if held is None:
-            raise dispatch.AnotherRunError(
-                "another `ctmaint send` on this state database is still running; "
-                "this run did nothing"
-            )
-        ledger = workspace.ledger
-        disagree = _meet_the_other_hosts(workspace, ledger) if workspace.shared else []
-        transport.start()
-        remove_stale_temporaries(notices_dir / "posts")
-        windows = notice_windows(workspace, *dispatch.span(policy, now, ledger))
-        plan = dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
-        run = dispatch.Run(clock.monotonic() + policy.send.time_budget.total_seconds())
-        run.still_held = held
-        if progress is not None and plan.deliveries:
-            run.progress = progress(plan.deliveries)
-        report = dispatch.send(policy, ledger, plan, transport, notices_dir, now, run)
-        _note_left_out(report, workspace)
-        report.nobody = nobody_told(workspace, plan.nobody)
-        report.disagree = disagree
-        report.waiting = peers.waiting_lines(plan.unlisted, ledger.host)
-        failure = posts.refile(Deliveries(ledger), policy, workspace.changes, notices_dir, now)
-        if failure:
-            report.failed += 1
-            report.failures.append(failure)
-        return report
-
-
-def _meet_the_other_hosts(workspace: Workspace, ledger: Ledger) -> list[str]:
-    """On a shared state: refuse a host clock far from the server's, record this host's
-    files, and say how the other hosts' differ."""
-    from ctmaint.state.postgres import check_clock
-
-    seen = datetime.fromtimestamp(clock.real_time(), UTC)
-    check_clock(ledger, seen.timestamp())
-    here = host_files(workspace)
-    peers.record(ledger, here, seen)
-    return peers.disagreements(ledger, here, seen)
-
-
-def host_files(workspace: Workspace) -> peers.HostFiles:
-    """This host and the files it plans with, as :mod:`ctmaint.state.peers` records them."""
-    import tomllib
-
-    config = workspace.config
-    text = config.read_text(encoding="utf-8-sig") if config is not None else embedded_policy_text()
-    rows = [contact.canonical() for contact in workspace.contacts]
-    return peers.HostFiles.here(workspace.cwd, tomllib.loads(text), rows)
-
-
-def nobody_told(workspace: Workspace, notices: Sequence[Notice]) -> list[str]:
-    """One line per due notice that reaches no one, naming it and why: the contacts file is
-    missing, lists no one who can be read, or names no maintenance contact of an
-    organization using the window's products."""
-    path = workspace.policy.contacts_path
-
-    def why(notice: Notice) -> str:
-        if not path.exists():
-            return f"{path} does not exist"
-        if not workspace.contacts:
-            return f"{path} lists no contact that can be read"
-        used = " or ".join(notice.window.products)
-        return f"no maintenance contact in {path} is of an organization using {used}"
-
-    return [f"{notice.id} reached no one: {why(notice)}" for notice in notices]
-
-
-def _note_left_out(report: dispatch.SendReport, workspace: Workspace) -> None:
-    """Put the rows of contacts.csv left out into ``report``: each problem, and how many
-    rows of how many were left out (nothing when none was)."""
-    problems = workspace.contact_problems
-    if problems:
-        report.left_out = [str(problem) for problem in problems]
-        report.left_out_rows = rows_left_out(problems)
-        report.contact_rows = len(workspace.contacts) + report.left_out_rows
-
-
-def plan_send(workspace: Workspace) -> sendplan.SendPlan:
-    """What `send` would do now, decided on a read-only snapshot (``send --dry-run``)."""
-    policy, now = workspace.policy, workspace.now
-    contacts = workspace.contacts
-    with workspace.reading() as ledger:
-        windows = notice_windows(workspace, *dispatch.span(policy, now, ledger))
-        return dispatch.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
-
-
-def make_transport(name: str, workspace: Workspace, outbox: Path | None = None) -> Transport:
-    """The transport ``name``, its configuration checked; it touches nothing until started."""
-    if name == "outbox":
-        from ctmaint.channels.outbox import OutboxTransport
-
-        return OutboxTransport(workspace.outbox(outbox))
-    if name == "sendgrid":
-        from ctmaint.channels.sendgrid import SendGridTransport
-
-        return SendGridTransport.from_environment(workspace.policy.sendgrid)
-    raise UsageError(f"'{name}' is not a transport; use outbox or sendgrid", subject="transport")
-
-
 def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
     """Notices due from a week ago to ``days`` ahead, with recipients and ledger state,
     and, further back, every notice the next `send` will report as expired."""
@@ -422,17 +270,14 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
     contacts = workspace.contacts
     first, last = now - timedelta(days=7), now + timedelta(days=days)
     with workspace.reading() as ledger:
-        back, _ = dispatch.span(policy, now, ledger)  # how far back `send` looks
+        back, _ = sendplan.span(policy, now, ledger)  # how far back `send` looks
         start = min(first - policy.longest_window, back)
         windows = notice_windows(workspace, start, last + lookahead(policy))
         notices = plan(policy, windows) + changes.change_notices(policy, windows, workspace.changes)
         deliveries = Deliveries(ledger)
         states = deliveries.states()
         told = sendplan.told(deliveries.rows())
-        epoch = deliveries.setting(dispatch.EPOCH_KEY)
-    # As `send` decides: a notice that expired before the first send here is not one it
-    # missed, so neither reports it (with no send yet, that is everything expired by now).
-    since = min(datetime.fromisoformat(epoch), now) if epoch else now
+        since = sendplan.first_send(sendplan.recorded_epoch(deliveries), now)
     shown = []
     book = ContactBook(contacts)
     for notice in sorted(notices, key=lambda n: (n.due, n.id)):
@@ -441,7 +286,7 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
             # expired by a run whose clock was ahead: the next send sends them after all
             expired = counts.pop(DeliveryState.EXPIRED)
             counts[DeliveryState.PENDING] = counts.get(DeliveryState.PENDING, 0) + expired
-        missed = not counts and notice.is_expired(now) and notice.expires > since
+        missed = not counts and sendplan.missed(notice, since, now)  # as `send` decides
         if not (first <= notice.due <= last or (missed and notice.window.end > back)):
             continue
         if not counts and notice.is_expired(now) and not missed:

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from ctmaint.model.changes import Change
     from ctmaint.model.contacts import Contact
     from ctmaint.model.policy import Policy
+    from ctmaint.model.windows import Window
     from ctmaint.state.ledger import Ledger, StateLocation
+    from ctmaint.state.peers import HostFiles
 
 POLICY_FILE = "ctmaint.toml"
 CONTACTS_FILE = "contacts.csv"
@@ -169,3 +171,34 @@ def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 # host=db dbname=ctmaint: a libpq connection string, which a file name is not
 _CONNINFO = re.compile(r"\s*[A-Za-z_]+\s*=\s*\S+(\s+[A-Za-z_]+\s*=|\s*$)")
+
+
+def schedule(workspace: Workspace, start: datetime, end: datetime) -> list[Window]:
+    """The windows overlapping [start, end): the policy's rules with operator changes applied."""
+    from ctmaint.model import changes
+
+    return changes.schedule(workspace.policy, workspace.changes, start, end)
+
+
+def notice_windows(workspace: Workspace, start: datetime, end: datetime) -> list[Window]:
+    """The windows whose notices may be due: those in [start, end), and every changed one
+    (a window moved far ahead still owes its `reschedule` notice now)."""
+    from ctmaint.model import changes
+
+    windows = {w.id: w for w in schedule(workspace, start, end)}
+    for window in changes.changed_windows(workspace.policy, workspace.changes):
+        windows.setdefault(window.id, window)
+    return sorted(windows.values(), key=lambda w: (w.start.timestamp(), w.id))
+
+
+def host_files(workspace: Workspace) -> HostFiles:
+    """This host and the files it plans with, as :mod:`ctmaint.state.peers` records them."""
+    import tomllib
+
+    from ctmaint.model.policy import embedded_policy_text
+    from ctmaint.state import peers
+
+    config = workspace.config
+    text = config.read_text(encoding="utf-8-sig") if config is not None else embedded_policy_text()
+    rows = [contact.canonical() for contact in workspace.contacts]
+    return peers.HostFiles.here(workspace.cwd, tomllib.loads(text), rows)
