@@ -35,7 +35,8 @@ import msgspec.structs
 
 import ctmaint
 from ctmaint.model.policy import Policy, embedded_policy_text, parse_policy
-from ctmaint.usecases.services import Workspace, build
+from ctmaint.usecases.build import build
+from ctmaint.usecases.workspace import Workspace
 
 BIN = Path(sys.executable).parent
 CTMAINT = str(BIN / "ctmaint")

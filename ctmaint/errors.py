@@ -7,21 +7,46 @@ The CLI catches :class:`CtmaintError` in one place, prints the message and exits
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from msgspec import Struct
 
 
-class CtmaintError(Exception):
-    """Base class: a problem the user can fix. ``exit_code`` is what the CLI returns.
+class Input(StrEnum):
+    """An input a use case is given, as an error names what it is about. The CLI, which
+    alone knows its option names, maps each to the option that gives it."""
 
-    ``subject`` names the input the message is about (``reason``, ``start``...) in the
-    core's words; the CLI, which alone knows its option names, may name the option too.
-    """
+    AT = "at"
+    AUTHOR = "author"
+    CALENDARS = "calendars"
+    DAYS = "days"
+    DESCRIPTION = "description"
+    DURATION = "duration"
+    END = "end"
+    ENDED = "ended"
+    FORCE = "force"
+    JUSTIFICATION = "justification"
+    NOTES = "notes"
+    PRODUCTS = "products"
+    REASON = "reason"
+    START = "start"
+    STATE = "state"
+    SUMMARY = "summary"
+    TO = "to"
+    TRANSPORT = "transport"
+    UNTIL = "until"
+    URGENT = "urgent"
+
+
+class CtmaintError(Exception):
+    """Base class: a problem the user can fix. ``exit_code`` is what the CLI returns;
+    ``about`` is the input the message is about, if it is about one."""
 
     exit_code = 1
 
-    def __init__(self, message: str, *, subject: str | None = None) -> None:
+    def __init__(self, message: str, *, about: Input | None = None) -> None:
         super().__init__(message)
-        self.subject = subject
+        self.about = about
 
 
 class UsageError(CtmaintError):

@@ -12,7 +12,8 @@ import pytest
 
 from ctmaint.cli import commands as cli
 from ctmaint.model.policy import Policy, embedded_policy_text, parse_policy
-from ctmaint.usecases.services import Workspace, build
+from ctmaint.usecases.build import build
+from ctmaint.usecases.workspace import Workspace
 
 PROVIDER = """
 [provider]

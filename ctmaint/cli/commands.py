@@ -1,4 +1,4 @@
-"""The command line: a thin Typer layer over :mod:`ctmaint.usecases.services`.
+"""The command line: a thin Typer layer over the use cases (:mod:`ctmaint.usecases`).
 
 This is the single error boundary: a :class:`CtmaintError` becomes one line on stderr and
 its exit code; usage errors exit 2. Heavy libraries are imported by the services that
@@ -11,7 +11,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperCommand
 
 from ctmaint.clock import resolve_now
-from ctmaint.errors import CtmaintError, UsageError
+from ctmaint.errors import CtmaintError, Input, UsageError
 from ctmaint.model.text import plural
 from ctmaint.model.times import parse_duration, parse_instant
 from ctmaint.model.vocabulary import Impact
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 # No `from __future__ import annotations` here: Typer reads every command's annotations
 # when the app starts, and evaluating them from strings on every run costs a cron tick
-# more than the rest of its parsing. The core (ctmaint.usecases.services and what it imports) is
-# imported inside each command, so a tick with nothing due loads none of it.
+# more than the rest of its parsing. Each use case module (and what it imports) is imported
+# inside its command, so a command loads only what it uses.
 
 app = typer.Typer(
     help="Publish maintenance windows as calendars and feeds, and tell customers once.",
@@ -101,12 +101,12 @@ def _complete_window_ids(ctx: typer.Context, incomplete: str) -> list[str]:
     completing a word gets nothing rather than an error."""
     root = ctx.find_root().params
     try:
-        from ctmaint.usecases import services
+        from ctmaint.usecases import reports
 
         now = resolve_now(root.get("now"), "--now")
         workspace = Workspace.locate(root.get("config"), root.get("state"), now, Path.cwd())
         try:
-            ids = services.window_ids(workspace)
+            ids = reports.window_ids(workspace)
         finally:
             workspace.close()
     except Exception:
@@ -230,9 +230,9 @@ def init(
 
     ctmaint.toml is the shipped policy, with comments: edit it, then run `ctmaint check`.
     """
-    from ctmaint.usecases import services
+    from ctmaint.usecases import check as checking
 
-    for path in services.init(directory, force):
+    for path in checking.init(directory, force):
         typer.echo(f"wrote {path}")
 
 
@@ -242,9 +242,9 @@ def check(ctx: typer.Context) -> None:
 
     Every problem is listed with its file, key or line and its fix; exit 1 if any.
     """
-    from ctmaint.usecases import services
+    from ctmaint.usecases import check as checking
 
-    report = services.check(_workspace(ctx))
+    report = checking.check(_workspace(ctx))
     for note in report.notes:
         typer.echo(note)
     for problem in report.problems:
@@ -268,11 +268,11 @@ def upcoming(
 ) -> None:
     """The windows from now on, those running now included."""
     from ctmaint.cli.listing import window_record, window_table
-    from ctmaint.usecases import services
+    from ctmaint.usecases import reports
 
     workspace = _workspace(ctx)
     chosen = _products(products)
-    windows = services.upcoming(workspace, days, chosen)
+    windows = reports.upcoming(workspace, days, chosen)
     policy = workspace.policy
     if output is Format.json:
         records = [window_record(w, policy.zone, workspace.now) for w in windows]
@@ -302,9 +302,9 @@ def build(
     ] = Path("notices"),
 ) -> None:
     """Write the feeds (iCalendar, RSS, Atom) and the status page."""
-    from ctmaint.usecases import services
+    from ctmaint.usecases import build as building
 
-    result = services.build(_workspace(ctx), calendars, notices)
+    result = building.build(_workspace(ctx), calendars, notices)
     for note in result.notes:
         typer.echo(f"ctmaint: {note}", err=True)
     removed = f", {len(result.removed)} removed" if result.removed else ""
@@ -443,10 +443,10 @@ def _collapse(lines: list[str], keep: int = 5) -> list[str]:
 def notices(ctx: typer.Context, days: Days = 30, output: Output = Format.table) -> None:
     """Planned notices: due time, stage, recipients, state."""
     from ctmaint.cli.listing import notice_record, notice_table
-    from ctmaint.usecases import services
+    from ctmaint.usecases import reports
 
     workspace = _workspace(ctx)
-    planned = services.planned_notices(workspace, days)
+    planned = reports.planned_notices(workspace, days)
     zone = workspace.policy.zone
     if output is Format.json:
         typer.echo(_json([notice_record(p, zone) for p in planned]))
@@ -461,10 +461,10 @@ def notices(ctx: typer.Context, days: Days = 30, output: Output = Format.table) 
 def history(ctx: typer.Context, output: Output = Format.table) -> None:
     """What was sent, to how many, when, and what failed."""
     from ctmaint.cli.listing import change_record, change_table, history_record, history_table
-    from ctmaint.usecases import services
+    from ctmaint.usecases import reports
 
     workspace = _workspace(ctx)
-    found = services.history(workspace)
+    found = reports.history(workspace)
     zone = workspace.policy.zone
     if output is Format.json:
         document = {
@@ -484,16 +484,14 @@ def history(ctx: typer.Context, output: Output = Format.table) -> None:
             typer.echo("(a value cut with … is whole in `ctmaint history --format json`)")
 
 
-def _end_of(begins: datetime, end: str | None, duration: str | None) -> datetime:
-    """The end `add` was given: --end, or --duration after ``begins`` (exactly one)."""
-    from ctmaint.model.windows import elapsed_end
-
+def _end_of(begins: datetime, end: str | None, duration: str | None) -> datetime | timedelta:
+    """The end `add` was given: --end, or the length --duration gives (exactly one)."""
     if (end is None) == (duration is None):
         raise UsageError("give exactly one of --end and --duration")
     if end is not None:
         return parse_instant(end, "--end")
     try:
-        return elapsed_end(begins, parse_duration(str(duration)))
+        return parse_duration(str(duration))
     except ValueError as error:
         raise UsageError(f"--duration: {error}") from None
 
@@ -553,32 +551,21 @@ def add(
     when it starts and completes; of work already under way, once, that it is in progress;
     of work already over (--ended), once, that it was performed.
     """
-    from ctmaint.model.changes import Add
-    from ctmaint.usecases import services
+    from ctmaint.usecases import operate
 
-    workspace = _workspace(ctx)
     begins = parse_instant(start, "--start")
-    ends = _end_of(begins, end, duration)
-    chosen = _products(products)
-    if not chosen:
-        raise UsageError("give the products the work affects", subject="products")
-    work = Add(
+    work = operate.NewWork(
         start=begins,
-        end=ends,
-        products=chosen,
-        impact=impact or workspace.policy.unscheduled.impact,
+        end=_end_of(begins, end, duration),
+        products=_products(products),
         summary=summary,
         description=description,
         justification=justification,
+        impact=impact,
         urgent=urgent,
         ended=ended,
     )
-    try:
-        window = services.add(workspace, work, _by(by))
-    except CtmaintError as error:
-        if error.subject == "end" and duration is not None:
-            error.subject = "duration"  # the end was computed from it
-        raise
+    window = operate.add(_workspace(ctx), work, _by(by))
     typer.echo(window.id)
 
 
@@ -610,16 +597,12 @@ def edit(
 
     Nothing is sent at once: the next notice carries the new details and says what changed.
     """
-    from ctmaint.usecases import services
+    from ctmaint.usecases import operate
 
     chosen = None if products is None else _products(products)
-    window = services.edit(
-        _workspace(ctx), window_id, _by(by), summary=summary, description=description,
-        justification=justification, products=chosen, impact=impact,
-    )  # fmt: skip
-    given = {"summary": summary, "description": description, "justification": justification,
-             "products": products, "impact": impact}  # fmt: skip
-    edited = ", ".join(name for name, value in given.items() if value is not None)
+    details = operate.NewDetails(summary, description, justification, chosen, impact)
+    window = operate.edit(_workspace(ctx), window_id, details, _by(by))
+    edited = ", ".join(details.given())
     typer.echo(f"{window.id}: edited {edited}; the next notice carries the change")
 
 
@@ -633,9 +616,9 @@ def cancel(
     by: By = None,
 ) -> None:
     """Cancel one window; it stays in the feeds as CANCELLED."""
-    from ctmaint.usecases import services
+    from ctmaint.usecases import operate
 
-    window = services.cancel(_workspace(ctx), window_id, reason, _by(by))
+    window = operate.cancel(_workspace(ctx), window_id, reason, _by(by))
     _told(window, "cancelled")
 
 
@@ -655,9 +638,9 @@ def reschedule(
     by: By = None,
 ) -> None:
     """Move one window; it keeps its id."""
-    from ctmaint.usecases import services
+    from ctmaint.usecases import operate
 
-    window = services.reschedule(
+    window = operate.reschedule(
         _workspace(ctx), window_id, parse_instant(start, "--start"), _time(end, "--end"), _by(by)
     )
     _told(window, f"moved to {window.start.isoformat()} - {window.end.isoformat()}")
@@ -674,9 +657,9 @@ def extend(
     by: By = None,
 ) -> None:
     """Lengthen one window, before or while it runs."""
-    from ctmaint.usecases import services
+    from ctmaint.usecases import operate
 
-    window = services.extend(_workspace(ctx), window_id, parse_instant(until, "--until"), _by(by))
+    window = operate.extend(_workspace(ctx), window_id, parse_instant(until, "--until"), _by(by))
     _told(window, f"now ends {window.end.isoformat()}")
 
 
@@ -697,9 +680,9 @@ def complete(
 
     The completion notice goes out on the next `ctmaint send`.
     """
-    from ctmaint.usecases import services
+    from ctmaint.usecases import operate
 
-    window = services.complete(_workspace(ctx), window_id, _time(at, "--at"), _by(by))
+    window = operate.complete(_workspace(ctx), window_id, _time(at, "--at"), _by(by))
     typer.echo(f"{window.id}: completed at {window.end.isoformat()}")
 
 
@@ -714,10 +697,10 @@ def follow_up(
     by: By = None,
 ) -> None:
     """Send notes on what a window added to those told of it."""
-    from ctmaint.usecases import services
+    from ctmaint.usecases import operate
 
     notes = _read_notes(file)
-    window = services.follow_up(_workspace(ctx), window_id, notes, _by(by))
+    window = operate.follow_up(_workspace(ctx), window_id, notes, _by(by))
     _told(window, "follow-up recorded")
 
 
@@ -806,7 +789,7 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         _fail(_interrupted(), 130)
     except CtmaintError as error:
-        flag = OPTIONS.get(error.subject or "")
+        flag = OPTIONS[error.about] if error.about else None
         _fail(f"{error}" + (f" ({flag})" if flag else ""), error.exit_code)
     except sqlite3.DatabaseError as error:
         if debug:
@@ -862,27 +845,26 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-# What the core calls an input (CtmaintError.subject) -> the option that gives it.
-OPTIONS = {
-    "reason": "--reason",
-    "summary": "--summary",
-    "description": "--description",
-    "justification": "--justification",
-    "products": "--product",
-    "product": "--product",
-    "start": "--start",
-    "end": "--end",
-    "until": "--until",
-    "at": "--at",
-    "urgent": "--urgent",
-    "ended": "--ended",
-    "author": "--by",
-    "notes": "--file",
-    "days": "--days",
-    "transport": "--transport",
-    "force": "--force",
-    "state": "--state",
-    "to": "--to",
-    "calendars": "--calendars",
-    "duration": "--duration",
+# The option that gives each input a use case is given (CtmaintError.about).
+OPTIONS: dict[Input, str] = {
+    Input.AT: "--at",
+    Input.AUTHOR: "--by",
+    Input.CALENDARS: "--calendars",
+    Input.DAYS: "--days",
+    Input.DESCRIPTION: "--description",
+    Input.DURATION: "--duration",
+    Input.END: "--end",
+    Input.ENDED: "--ended",
+    Input.FORCE: "--force",
+    Input.JUSTIFICATION: "--justification",
+    Input.NOTES: "--file",
+    Input.PRODUCTS: "--product",
+    Input.REASON: "--reason",
+    Input.START: "--start",
+    Input.STATE: "--state",
+    Input.SUMMARY: "--summary",
+    Input.TO: "--to",
+    Input.TRANSPORT: "--transport",
+    Input.UNTIL: "--until",
+    Input.URGENT: "--urgent",
 }

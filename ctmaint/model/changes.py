@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol
 from msgspec import Struct, field
 from msgspec.structs import replace
 
-from ctmaint.errors import ScheduleError, StateError, UsageError
+from ctmaint.errors import Input, ScheduleError, StateError, UsageError
 from ctmaint.model.notices import Notice
 from ctmaint.model.policy import UNSCHEDULED, Policy
 from ctmaint.model.text import bad_character, plural
@@ -104,7 +104,7 @@ class Add(Struct, Event, frozen=True):
                 f"unscheduled work should fall outside {spec.avoid_from:%H:%M}-"
                 f"{spec.avoid_until:%H:%M} {policy.provider.zone_label or policy.zone.key}, "
                 f"and this runs at {human_local(busy, policy.zone)}; {hint}",
-                subject="urgent",
+                about=Input.URGENT,
             )
 
     def create(self, window_id: str, policy: Policy, made_at: datetime) -> Window:
@@ -220,13 +220,13 @@ class Reschedule(Struct, Event, frozen=True):
             raise ScheduleError(
                 f"{window.id} already runs from {utc_z(window.start)} to {utc_z(window.end)}; "
                 "nothing to move",
-                subject="start",
+                about=Input.START,
             )
         if self.start < now:
             raise ScheduleError(
                 f"the new start {utc_z(self.start)} is in the past; a window can only move "
                 "ahead of now",
-                subject="start",
+                about=Input.START,
             )
         check_span(self.start, self.end, now)
         check_length(self.start, self.end, longest(policy, window))
@@ -268,7 +268,7 @@ class Extend(Struct, Event, frozen=True):
                 f"the new end {utc_z(self.end)} is not after the current end "
                 f"{utc_z(window.end)}; to end it earlier, "
                 + ("complete it" if now >= window.start else "reschedule it with the new end"),
-                subject="until",
+                about=Input.UNTIL,
             )
         check_length(window.start, self.end, longest(policy, window))
 
@@ -298,12 +298,12 @@ class Complete(Struct, Event, frozen=True):
             raise ScheduleError(
                 f"the end {utc_z(self.end)} is not after the start {utc_z(window.start)}; "
                 "to call off work that has not begun, cancel it",
-                subject="at",
+                about=Input.AT,
             )
         if self.end > now:
             raise ScheduleError(
                 f"the end {utc_z(self.end)} is in the future; complete a window when it is done",
-                subject="at",
+                about=Input.AT,
             )
 
     def apply(self, window: Window, policy: Policy, made_at: datetime) -> Window:
@@ -545,11 +545,11 @@ def check_text(name: str, text: str, *, multiline: bool) -> None:
     headers, feeds and the `history` table)."""
     if not text.strip():
         what = "the notes are" if name == "notes" else f"the {name} is"
-        raise ScheduleError(f"{what} empty; give the text customers are to read", subject=name)
+        raise ScheduleError(f"{what} empty; give the text customers are to read", about=Input(name))
     problem = bad_character(text, multiline=multiline)
     if problem is not None:
         fix = "use plain line breaks" if multiline else "write it on one line"
-        raise ScheduleError(f"the {name} {problem}; {fix}", subject=name)
+        raise ScheduleError(f"the {name} {problem}; {fix}", about=Input(name))
 
 
 def check_author(by: str) -> None:
@@ -573,22 +573,22 @@ def check_span(start: datetime, end: datetime, now: datetime, ended: bool | None
         try:
             check_in_range(moment, f"the {name}")
         except ValueError as error:
-            raise ScheduleError(str(error), subject=name) from None
+            raise ScheduleError(str(error), about=Input(name)) from None
     if end <= start:
         raise ScheduleError(
-            f"the end {utc_z(end)} is not after the start {utc_z(start)}", subject="end"
+            f"the end {utc_z(end)} is not after the start {utc_z(start)}", about=Input.END
         )
     past = f"the window would end at {utc_z(end)}, which is already past"
     if end <= now and ended is None:
-        raise ScheduleError(past, subject="end")
+        raise ScheduleError(past, about=Input.END)
     if end <= now and ended is False:
         raise ScheduleError(
-            f"{past}; to record work that has already ended, mark it as ended", subject="ended"
+            f"{past}; to record work that has already ended, mark it as ended", about=Input.ENDED
         )
     if end > now and ended:
         raise ScheduleError(
             f"the window ends at {utc_z(end)}, which is not past yet, so it has not ended",
-            subject="ended",
+            about=Input.ENDED,
         )
 
 
@@ -600,7 +600,7 @@ def check_published(policy: Policy, end: datetime, now: datetime) -> None:
         raise ScheduleError(
             f"the window ended at {utc_z(end)}, before the {plural(policy.days_back, 'day')} "
             "the feeds and status page show (policy: publish.days_back)",
-            subject="end",
+            about=Input.END,
         )
 
 
@@ -610,7 +610,7 @@ def check_length(start: datetime, end: datetime, limit: timedelta) -> None:
             f"the window would last {format_duration(end - start)}, longer than the "
             f"{plural(limit.days, 'day')} allowed "
             "(policy: unscheduled.max_duration)",
-            subject="end",
+            about=Input.END,
         )
 
 
@@ -624,12 +624,12 @@ def longest(policy: Policy, window: Window) -> timedelta:
 def check_products(policy: Policy, products: Sequence[str]) -> None:
     """Products named by an operator; an unknown one is a usage error, as in every command."""
     if not products:
-        raise UsageError("no products given; name the products affected", subject="products")
+        raise UsageError("no products given; name the products affected", about=Input.PRODUCTS)
     unknown = [p for p in products if p not in policy.products]
     if unknown:
         raise UsageError(
             f"'{unknown[0]}' is not a product; known: {', '.join(policy.products)}",
-            subject="products",
+            about=Input.PRODUCTS,
         )
 
 

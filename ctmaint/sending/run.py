@@ -27,7 +27,7 @@ from msgspec import Struct, field
 
 from ctmaint import clock
 from ctmaint.channels.base import Outcome, Transport
-from ctmaint.errors import CtmaintError, DeliveryError, StateError, TransportDown, os_reason
+from ctmaint.errors import CtmaintError, DeliveryError, Input, StateError, TransportDown, os_reason
 from ctmaint.model.notices import Audience, Notice, Recipient
 from ctmaint.model.policy import Policy
 from ctmaint.model.times import utc_z
@@ -392,7 +392,7 @@ def send_lock(
         raise StateError(
             f"cannot use the state folder {path.parent} ({os_reason(error)}); give a state "
             "path in a folder you can write",
-            subject="state",
+            about=Input.STATE,
         ) from None
     try:
         deadline = time.monotonic() + wait_s

@@ -22,7 +22,7 @@ from typing import Any
 
 from msgspec import Struct, field
 
-from ctmaint.errors import StateError
+from ctmaint.errors import Input, StateError
 from ctmaint.model.vocabulary import DeliveryState
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -325,7 +325,7 @@ def refuse_if_moved(ledger: Ledger) -> None:
             f"the state database {ledger.path} was moved by `ctmaint migrate-state` to "
             f"{moved_to}: give that URL as the state from now on (and stop any cron job that "
             "still names this file)",
-            subject="state",
+            about=Input.STATE,
         )
 
 
@@ -451,7 +451,7 @@ def _create_whole(path: Path) -> None:
         raise StateError(
             f"cannot create the state database {path} ({error.strerror}); give a state path "
             "in a folder you can write",
-            subject="state",
+            about=Input.STATE,
         ) from None
     temporary = Path(name)
     try:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ctmaint.errors import ConnectionLost, StateBusy, StateError
+from ctmaint.errors import ConnectionLost, Input, StateBusy, StateError
 from ctmaint.state.ledger import (
     BUSY_TIMEOUT_S,
     MIGRATIONS,
@@ -135,7 +135,7 @@ def check_url(url: str) -> None:
     ``PGPASSWORD`` or ``~/.pgpass``)."""
     example = "postgresql://user@host:5432/database"
     if not is_url(url):
-        raise StateError(f"the state URL is not a PostgreSQL URL like {example}", subject="state")
+        raise StateError(f"the state URL is not a PostgreSQL URL like {example}", about=Input.STATE)
     try:
         fields = url_fields(url)
     except ImportError:
@@ -144,27 +144,27 @@ def check_url(url: str) -> None:
         raise StateError(
             f"the state URL cannot be read as a PostgreSQL URL like {example} (check its port, "
             "its %-escapes and its query parameters)",
-            subject="state",
+            about=Input.STATE,
         ) from None
     hosts = [h for h in fields.get("host", "").split(",") if h]
     if any("@" in h for h in hosts):  # libpq ends the password at the first '@'
         raise StateError(
             "the state URL has an '@' inside its password: write it as %40 (the rest of the "
             "URL is not shown, since it holds part of the password)",
-            subject="state",
+            about=Input.STATE,
         )
     ports = [port for port in fields.get("port", "").split(",") if port]
     if not all(port.isdigit() and 0 < int(port) < 65536 for port in ports):
         raise StateError(
             f"the state URL {masked(url)} is not a PostgreSQL URL like {example} (its port is "
             "not a number)",
-            subject="state",
+            about=Input.STATE,
         )
     if not hosts or not fields.get("dbname"):
         raise StateError(
             f"the state URL {masked(url)} is not a PostgreSQL URL like {example} (it needs a "
             "host and a database)",
-            subject="state",
+            about=Input.STATE,
         )
     for host in hosts:
         if host.startswith("/") or ":" in host:  # a socket folder, or an IPv6 address
@@ -174,7 +174,7 @@ def check_url(url: str) -> None:
             raise StateError(
                 f"the state URL's host name ({len(host)} characters) has an empty part or one "
                 "over 63 characters: not a host name DNS can resolve",
-                subject="state",
+                about=Input.STATE,
             )
 
 
@@ -195,12 +195,12 @@ def connect(url: str) -> Any:
         raise StateError(
             f"cannot reach the state database {masked(url)} (its host name cannot be looked "
             f"up: {type(error).__name__})",
-            subject="state",
+            about=Input.STATE,
         ) from None
     except psycopg.Error as error:
         raise StateError(
             f"cannot reach the state database {masked(url)} ({_reason(error, url)})",
-            subject="state",
+            about=Input.STATE,
         ) from None
 
 

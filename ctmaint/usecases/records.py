@@ -1,7 +1,7 @@
 """What the read-only use cases return: plain records for the CLI to show as tables or JSON.
 
-They live apart from :mod:`ctmaint.usecases.services` so that renderers can read them without
-depending on the use cases.
+They live apart from :mod:`ctmaint.usecases.reports` so that the CLI's tables can read them
+without importing the use cases.
 """
 
 from __future__ import annotations

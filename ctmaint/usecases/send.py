@@ -17,7 +17,7 @@ from msgspec import Struct
 from ctmaint import clock
 from ctmaint.channels import posts
 from ctmaint.channels.base import Transport
-from ctmaint.errors import StateBusy, UsageError
+from ctmaint.errors import Input, StateBusy, UsageError
 from ctmaint.model.contacts import rows_left_out
 from ctmaint.model.notices import Notice
 from ctmaint.publishing.files import remove_stale_temporaries
@@ -163,4 +163,4 @@ def make_transport(name: str, workspace: Workspace, outbox: Path | None = None) 
         from ctmaint.channels.sendgrid import SendGridTransport
 
         return SendGridTransport.from_environment(workspace.policy.sendgrid)
-    raise UsageError(f"'{name}' is not a transport; use outbox or sendgrid", subject="transport")
+    raise UsageError(f"'{name}' is not a transport; use outbox or sendgrid", about=Input.TRANSPORT)

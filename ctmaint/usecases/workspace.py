@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ctmaint.errors import Input, UsageError
+
 if TYPE_CHECKING:
     from ctmaint.errors import Problem
     from ctmaint.model.changes import Change
@@ -143,23 +145,19 @@ def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
     text = str(state)
     found = _SCHEME.match(text)
     if found is None and _CONNINFO.match(text):
-        from ctmaint.errors import UsageError
-
         raise UsageError(  # not shown: it may hold a password
             "the state looks like a libpq connection string (key=value ...): give a "
             "postgresql:// URL, or a SQLite file name",
-            subject="state",
+            about=Input.STATE,
         )
     if found is None:
         return cwd / text
     scheme = found.group(1).lower()
     if scheme not in ("postgresql", "postgres"):
-        from ctmaint.errors import UsageError
-
         raise UsageError(
             f"'{found.group(1)}://...' is not a state ctmaint can use: give a SQLite file, or "
             "a postgresql:// URL",
-            subject="state",
+            about=Input.STATE,
         )
     from ctmaint.state.postgres import check_url
 

@@ -269,3 +269,22 @@ def test_make_install_puts_ctmaint_where_the_path_finds_it(tmp_path: Path) -> No
         check=False, cwd=tmp_path,
     )  # fmt: skip
     assert version.stdout.startswith("ctmaint ")
+
+
+def test_every_input_an_error_can_name_has_its_option() -> None:
+    """Errors name their input as a typed field (errors.Input); the CLI knows the option of
+    each, and every such option is one a command really has."""
+    import typer
+
+    from ctmaint.cli.commands import OPTIONS, app
+    from ctmaint.errors import Input
+
+    assert set(OPTIONS) == set(Input)
+    group = typer.main.get_command(app)
+    declared = {
+        option
+        for command in getattr(group, "commands", {}).values()
+        for param in command.params
+        for option in param.opts
+    } | {option for param in group.params for option in param.opts}
+    assert set(OPTIONS.values()) <= declared, set(OPTIONS.values()) - declared

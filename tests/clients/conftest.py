@@ -30,7 +30,7 @@ import pytest
 from ctmaint.model.changes import Change
 from ctmaint.model.policy import Policy
 from ctmaint.model.windows import Window
-from ctmaint.usecases.services import Workspace, schedule
+from ctmaint.usecases.workspace import Workspace, schedule
 from tests.conftest import CliRunner
 from tests.serving import Served, serve  # noqa: F401 - serve is a fixture
 

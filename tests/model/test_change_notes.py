@@ -21,7 +21,8 @@ from icalendar import Calendar
 
 from ctmaint.model.changes import Cancel, Extend, Reschedule
 from ctmaint.publishing.feeds import entry_id
-from ctmaint.usecases.services import Workspace, current_window
+from ctmaint.usecases.operate import current_window
+from ctmaint.usecases.workspace import Workspace
 from tests.conftest import CliRunner
 
 NOW = "2026-12-01T12:00:00Z"
