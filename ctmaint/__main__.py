@@ -1,3 +1,3 @@
-from ctmaint.cli.commands import main
+from ctmaint.cli.main import main
 
 main()

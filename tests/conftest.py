@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ctmaint.cli import commands as cli
+from ctmaint.cli import main as cli
 from ctmaint.model.policy import Policy, embedded_policy_text, parse_policy
 from ctmaint.usecases.build import build
 from ctmaint.usecases.workspace import Workspace

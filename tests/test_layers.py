@@ -126,10 +126,10 @@ def test_the_layer_rules_catch_what_they_name(tmp_path: Path) -> None:
     """The checker itself: an upward import, a private submodule of a forbidden package and a
     private Typer import are each found."""
     upward = tmp_path / "up.py"
-    upward.write_text("from ctmaint.cli import commands\nfrom ctmaint.model._x import y\n")
-    assert "ctmaint.cli.commands" in imports(upward)
+    upward.write_text("from ctmaint.cli import main\nfrom ctmaint.model._x import y\n")
+    assert "ctmaint.cli.main" in imports(upward)
     assert within("ctmaint.model._x", "ctmaint.model")
-    assert layer("ctmaint.cli.commands") > layer("ctmaint.state.ledger")  # type: ignore[operator]
+    assert layer("ctmaint.cli.main") > layer("ctmaint.state.ledger")  # type: ignore[operator]
     private = tmp_path / "private.py"
     private.write_text("from typer._click import exceptions\n")
     assert is_private("typer._click")

@@ -17,7 +17,15 @@ _QUOTED = re.compile(r"'([^']*)' is not one of")
 _DESCRIBED: dict[object, str] = {int: "a whole number", float: "a number"}
 
 
-GLOBAL = ("--config", "--state", "--now", "--debug", "--version")
+# The global options (given before the command), each with whether it takes a value; the
+# app's callback declares the same (tests/cli/test_cli.py holds the two equal).
+GLOBAL_OPTIONS = {
+    "--config": True,
+    "--state": True,
+    "--now": True,
+    "--debug": False,
+    "--version": False,
+}
 
 
 def usage_sentence(error: typer.TyperException, argv: Sequence[str], named: str | None) -> str:
@@ -33,7 +41,7 @@ def usage_sentence(error: typer.TyperException, argv: Sequence[str], named: str 
     option_name: str | None = getattr(error, "option_name", None)
     if option_name is not None and hasattr(error, "possibilities"):  # no such option
         option = _safe(option_name)
-        if option.split("=")[0] in GLOBAL:
+        if option.split("=")[0] in GLOBAL_OPTIONS:
             return (f"{option} is a global option: give it before the command "
                     f"(ctmaint {option.split('=')[0]} ... {command.split()[-1]})")  # fmt: skip
         near = _near(option_name, getattr(error, "possibilities", None) or ())

@@ -96,9 +96,19 @@ def check(workspace: Workspace) -> CheckReport:
             return CheckReport([Problem("state", "", str(error))], notes)
         if disagree:
             return CheckReport([Problem("state", "", line) for line in disagree], notes)
-    if policy.provider.transport == "sendgrid" and not os.environ.get("SENDGRID_API_KEY"):
-        notes.append("transport: sendgrid, but SENDGRID_API_KEY is not set here; `send` needs it")
+    notes += _transport_notes(policy)
     return CheckReport([], notes)
+
+
+def _transport_notes(policy: Policy) -> list[str]:
+    """What `send` would miss on this host to use the policy's transport."""
+    if policy.provider.transport != "sendgrid":
+        return []
+    from ctmaint.channels.sendgrid import KEY_VARIABLE
+
+    if os.environ.get(KEY_VARIABLE):
+        return []
+    return [f"transport: sendgrid, but {KEY_VARIABLE} is not set here; `send` needs it"]
 
 
 def _outline_contacts_problems(workspace: Workspace) -> list[Problem]:

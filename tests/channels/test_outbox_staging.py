@@ -20,7 +20,7 @@ KILLED_MID_WRITE = (
     "        os.kill(os.getpid(), signal.SIGKILL)\n"
     "    real_fsync(fd)\n"
     "os.fsync = fsync\n"
-    "from ctmaint.cli.commands import main\n"
+    "from ctmaint.cli.main import main\n"
     "sys.argv[0] = 'ctmaint'\n"
     "main()\n"
 )

@@ -348,7 +348,7 @@ def test_the_key_never_reaches_output_logs_or_the_state(
 def test_heavy_libraries_are_imported_only_when_used(tmp_path: Path, now: str, loaded: str) -> None:
     (tmp_path / "contacts.csv").write_text("\n".join([",".join(COLUMNS), CONTACTS[0]]) + "\n")
     script = (
-        "import sys; from ctmaint.cli import commands as cli\n"
+        "import sys; from ctmaint.cli import main as cli\n"
         f"sys.argv = ['ctmaint', '--now', '{now}', 'send']\n"
         "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
         "print(*(name in sys.modules for name in ('sendgrid', 'icalendar', 'jinja2')))"

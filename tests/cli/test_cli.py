@@ -187,7 +187,7 @@ def test_other_commands_name_the_first_problem_and_point_to_check(
 
 def test_every_command_has_help_and_is_in_the_readme(run_cli: CliRunner) -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    from ctmaint.cli.commands import app
+    from ctmaint.cli.main import app
 
     names = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
     assert names
@@ -276,7 +276,8 @@ def test_every_input_an_error_can_name_has_its_option() -> None:
     each, and every such option is one a command really has."""
     import typer
 
-    from ctmaint.cli.commands import OPTIONS, app
+    from ctmaint.cli.app import OPTIONS
+    from ctmaint.cli.main import app
     from ctmaint.errors import Input
 
     assert set(OPTIONS) == set(Input)
@@ -288,3 +289,21 @@ def test_every_input_an_error_can_name_has_its_option() -> None:
         for option in param.opts
     } | {option for param in group.params for option in param.opts}
     assert set(OPTIONS.values()) <= declared, set(OPTIONS.values()) - declared
+
+
+def test_the_global_options_are_named_in_one_place() -> None:
+    """usage.GLOBAL_OPTIONS (what the error messages and the command finder know) is what
+    the app's callback declares: the same long options, the same ones taking a value."""
+    import typer
+
+    from ctmaint.cli.main import app
+    from ctmaint.cli.usage import GLOBAL_OPTIONS
+
+    declared = {
+        option: not param.is_flag
+        for param in typer.main.get_command(app).params
+        for option in param.opts
+        if option.startswith("--") and getattr(param, "is_flag", None) is not None
+    }
+    typers_own = {"--install-completion", "--show-completion"}  # add_completion=True
+    assert {k: v for k, v in declared.items() if k not in typers_own} == GLOBAL_OPTIONS

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import typer
 
-from ctmaint.cli.commands import app
+from ctmaint.cli.main import app
 from tests.conftest import CliRunner
 
 CTMAINT = Path(sys.executable).parent / "ctmaint"
@@ -248,7 +248,7 @@ def test_plural_picks_the_form_by_count() -> None:
     ],
 )
 def test_the_command_run_is_the_one_named(args: list[str], name: str | None) -> None:
-    from ctmaint.cli.commands import _command_name
+    from ctmaint.cli.app import _command_name
 
     assert _command_name(args) == name
 

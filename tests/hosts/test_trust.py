@@ -442,7 +442,7 @@ SKEWED_HOST = (
     "import datetime, sys, freezegun\n"
     "ahead = datetime.timedelta(minutes=float(sys.argv.pop(1)))\n"
     "freezegun.freeze_time(datetime.datetime.now(datetime.UTC) + ahead, tick=True).start()\n"
-    "from ctmaint.cli.commands import main\n"
+    "from ctmaint.cli.main import main\n"
     "sys.argv[0] = 'ctmaint'\n"
     "main()\n"
 )
