@@ -104,14 +104,6 @@ def read_contacts(
     return split_contacts(text, str(path), known)
 
 
-def parse_contacts(text: str, source: str, product_ids: frozenset[str] | None) -> list[Contact]:
-    """The contacts of ``text``; ContactsError listing every bad row."""
-    contacts, problems = split_contacts(text, source, product_ids)
-    if problems:
-        raise ContactsError(problems)
-    return contacts
-
-
 def split_contacts(
     text: str, source: str, product_ids: frozenset[str] | None
 ) -> tuple[list[Contact], list[Problem]]:

@@ -171,12 +171,6 @@ def _lead_due(stage: LeadStage, window: Window, zone: ZoneInfo) -> datetime:
     return min(due, window.start).astimezone(UTC)
 
 
-def recipients(contacts: Sequence[Contact], window: Window) -> list[Recipient]:
-    """Maintenance contacts of organizations using a product the window affects (see
-    :class:`ContactBook`, which answers this for many windows from one pass)."""
-    return ContactBook(contacts).recipients(window)
-
-
 class ContactBook:
     """The contacts, indexed once for the questions a send asks of every notice.
 

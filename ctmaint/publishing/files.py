@@ -3,7 +3,7 @@
 A file is written to a temporary file in its own folder, flushed to disk and renamed
 over the old one, so readers see the old bytes or the new, never half a file. Files
 whose bytes have not changed are left alone (their mtime too, which keeps HTTP caches
-and If-Modified-Since honest). A set of files (:func:`write_tree`) is written whole: every
+and If-Modified-Since honest). A set of files (:func:`write_trees`) is written whole: every
 new file is staged first, and only when all are on disk are they renamed into place.
 
 `build`'s set is whole too (:func:`publish_trees`): each folder it writes holds a record of
@@ -79,22 +79,17 @@ def staging_beside(folder: Path) -> Path | None:
     return staging
 
 
-def write_tree(root: Path, files: Mapping[str, bytes]) -> list[Path]:
-    """Write every ``relative path -> bytes`` under ``root``, all or nothing; return the
-    paths changed.
+def write_trees(
+    trees: Mapping[Path, Mapping[str, bytes]], remove: Sequence[Path] = ()
+) -> list[Path]:
+    """Write every ``relative path -> bytes`` under each root, as one set (calendars/ and
+    notices/ together), all or nothing; return the paths changed. The files in ``remove``
+    are removed in the same swap.
 
     Every changed file is staged beside its target first; if any staging fails (a full
     disk, a folder that cannot be written) the staged files are removed and the previous
     files stay as they were. Only then are the staged files renamed into place.
     """
-    return write_trees({root: files})
-
-
-def write_trees(
-    trees: Mapping[Path, Mapping[str, bytes]], remove: Sequence[Path] = ()
-) -> list[Path]:
-    """:func:`write_tree` for several roots as one set (calendars/ and notices/ together);
-    the files in ``remove`` are removed in the same swap, all or nothing with the rest."""
     changed = [
         root / relative
         for root, files in trees.items()

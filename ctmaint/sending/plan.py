@@ -198,7 +198,7 @@ def decide(
     for key in revive:
         state[key] = DeliveryState.PENDING
     for due in dues:
-        step = _step(policy, due, ledger, state, view.posted, epoch, now)
+        step = _step(policy, due, ledger, state, view, now)
         if step is not None:
             steps.append(step)
         if reaches_nobody(due.notice, len(due.recipients), ledger.by_notice, now):
@@ -265,14 +265,15 @@ def _step(
     due: Due,
     ledger: _Ledger,
     state: dict[RowKey, DeliveryState],
-    posted: frozenset[str],
-    epoch: datetime,
+    view: LedgerView,
     now: datetime,
 ) -> Step | None:
+    """What to do about ``due`` now: expire it, deliver it to whom and post it, or nothing;
+    ``state`` is each row's state as the plan has decided it so far."""
     notice = due.notice
     existing = ledger.by_notice.get(notice.id, ())
     if notice.is_expired(now):
-        if not missed(notice, epoch, now):
+        if not missed(notice, first_send(view.epoch, now), now):
             return None
         if existing:  # it went out (or began to): what is still waiting expires
             waiting = tuple(a for a in existing if state[notice.id, a] is DeliveryState.PENDING)
@@ -287,7 +288,7 @@ def _step(
     )
     # A post tells what was sent: it waits for the notice's first delivery.
     reached = bool(send) or notice.id in ledger.sent
-    post = on_status_page(policy, notice.window) and notice.id not in posted and reached
+    post = on_status_page(policy, notice.window) and notice.id not in view.posted and reached
     return Deliver(due, new, send, post) if new or send or post else None
 
 

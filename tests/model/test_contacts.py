@@ -8,8 +8,8 @@ import pytest
 from ctmaint.errors import ContactsError
 from ctmaint.model.contacts import (
     COLUMNS,
+    Contact,
     load_contacts,
-    parse_contacts,
     read_contacts,
     rows_left_out,
     split_contacts,
@@ -21,6 +21,14 @@ PRODUCTS = frozenset({"voice", "video"})
 
 def rows(*lines: str) -> str:
     return "\n".join((HEADER, *lines)) + "\n"
+
+
+def parse_contacts(text: str, source: str, product_ids: frozenset[str]) -> list[Contact]:
+    """The contacts of ``text``, or ContactsError listing every bad row (as `check` reads)."""
+    contacts, found = split_contacts(text, source, product_ids)
+    if found:
+        raise ContactsError(found)
+    return contacts
 
 
 def problems(text: str) -> list[str]:

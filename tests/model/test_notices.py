@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from msgspec.structs import replace
 
-from ctmaint.model.contacts import COLUMNS, parse_contacts
-from ctmaint.model.notices import plan, recipients
+from ctmaint.model.contacts import COLUMNS, Contact, split_contacts
+from ctmaint.model.notices import ContactBook, Recipient, plan
 from ctmaint.model.policy import LeadStage, Policy
 from ctmaint.model.windows import Window, windows_between
 from tests.conftest import calendar_toml, make_policy
@@ -19,6 +19,16 @@ HOUR = timedelta(hours=1)
 def window(policy: Policy, calendar: str, around: datetime) -> Window:
     found = windows_between(policy, around - timedelta(days=1), around + timedelta(days=40))
     return next(w for w in found if w.calendar == calendar)
+
+
+def parse_contacts(text: str, source: str, product_ids: frozenset[str] | None) -> list[Contact]:
+    contacts, problems = split_contacts(text, source, product_ids)
+    assert not problems, problems
+    return contacts
+
+
+def recipients(contacts: list[Contact], window: Window) -> list[Recipient]:
+    return ContactBook(contacts).recipients(window)
 
 
 def test_monthly_notices_are_a_week_before_at_0900_then_start_then_end(shipped: Policy) -> None:
