@@ -38,7 +38,8 @@ from ctmaint.model.vocabulary import DeliveryState
 from ctmaint.model.windows import Window
 from ctmaint.publishing.files import ForeignFile, write_atomic, write_own
 from ctmaint.sending.plan import Deliver, Due, Expire, LedgerView, SendPlan, decide
-from ctmaint.state.ledger import Deliveries, Ledger, StateLocation
+from ctmaint.state.ledger import Deliveries, Ledger, LedgerNotice, PostRow
+from ctmaint.state.location import PostgresUrl, StateLocation
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -206,10 +207,8 @@ def send(
                 _expire(deliveries, step, now, report)
                 continue
             notice = step.due.notice
-            deliveries.add(
-                notice.id, notice.window.id, notice.stage,
-                [(r.email, r.account) for r in step.new], PENDING, notice.due, notice.expires, now,
-            )  # fmt: skip
+            new = [(r.email, r.account) for r in step.new]
+            deliveries.add(_ledger_notice(notice), new, PENDING, now)
             if not report.stopped:
                 _deliver(deliveries, step, policy, transport, now, report, run)
             if step.post and deliveries.sent_count(notice.id):  # a post tells what was sent
@@ -266,12 +265,15 @@ def _expire(deliveries: Deliveries, step: Expire, now: datetime, report: SendRep
         [(notice.id, address) for address in step.waiting], DeliveryState.EXPIRED, None, now,
         only_from=(PENDING,),
     )  # fmt: skip
-    count += deliveries.add(
-        notice.id, notice.window.id, notice.stage, [(r.email, r.account) for r in step.missed],
-        DeliveryState.EXPIRED, notice.due, notice.expires, now,
-    )  # fmt: skip
+    missed = [(r.email, r.account) for r in step.missed]
+    count += deliveries.add(_ledger_notice(notice), missed, DeliveryState.EXPIRED, now)
     if count:
         report.expired.append((notice.id, count, _grace(notice)))
+
+
+def _ledger_notice(notice: Notice) -> LedgerNotice:
+    """What the ledger records of ``notice`` on each of its rows."""
+    return LedgerNotice(notice.id, notice.window.id, notice.stage, notice.due, notice.expires)
 
 
 def _grace(notice: Notice) -> str:
@@ -484,7 +486,7 @@ def _post(
         )
         return
     deliveries.add_post(
-        notice.id, notice.window.id, notice.stage, post.status, post.title, post.path, now
+        PostRow(notice.id, notice.window.id, notice.stage, post.status, post.title, post.path, now)
     )
     report.posts += 1
 
@@ -519,13 +521,13 @@ def send_lock(
     for a shared PostgreSQL state, an advisory lock in the database, so one run at a time
     on every host (see :mod:`ctmaint.state.postgres`).
     """
-    if isinstance(state, str):
+    if isinstance(state, PostgresUrl):
         from ctmaint.state import postgres
 
         with postgres.send_lock(state, wait_s) as locked:
             yield locked
         return
-    path = send_lock_file(state)
+    path = send_lock_file(state.path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
