@@ -9,27 +9,23 @@ from __future__ import annotations
 
 from ctmaint.state import sqlite
 from ctmaint.state.ledger import Ledger
-from ctmaint.state.location import PostgresUrl, SqliteFile, StateLocation
+from ctmaint.state.location import PostgresUrl, StateLocation
 
 
 def open_ledger(location: StateLocation) -> Ledger:
     """The state at ``location`` open for writing, migrated (see
     :func:`ctmaint.state.sqlite.open_ledger`, :func:`ctmaint.state.postgres.open_ledger`)."""
-    match location:
-        case SqliteFile():
-            return sqlite.open_ledger(location)
-        case PostgresUrl():
-            from ctmaint.state import postgres
+    if isinstance(location, PostgresUrl):
+        from ctmaint.state import postgres
 
-            return postgres.open_ledger(location)
+        return postgres.open_ledger(location)
+    return sqlite.open_ledger(location)
 
 
 def open_snapshot(location: StateLocation) -> Ledger:
     """A read-only view of the state at ``location``: creates nothing, changes nothing."""
-    match location:
-        case SqliteFile():
-            return sqlite.open_snapshot(location)
-        case PostgresUrl():
-            from ctmaint.state import postgres
+    if isinstance(location, PostgresUrl):
+        from ctmaint.state import postgres
 
-            return postgres.open_snapshot(location)
+        return postgres.open_snapshot(location)
+    return sqlite.open_snapshot(location)

@@ -66,11 +66,9 @@ class Workspace:
         state, or ``.ctmaint/outbox`` in the working folder for a shared state."""
         if folder is not None:
             return folder
-        match self.state:
-            case SqliteFile(path=path):
-                return path.parent / "outbox"
-            case PostgresUrl():
-                return self.cwd / ".ctmaint" / "outbox"
+        if isinstance(self.state, PostgresUrl):
+            return self.cwd / ".ctmaint" / "outbox"
+        return self.state.path.parent / "outbox"
 
     @property
     def policy(self) -> Policy:
