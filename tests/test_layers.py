@@ -5,6 +5,8 @@ private submodule of one, is forbidden too):
 - ``ctmaint.model``: the domain (times, vocabulary, rules, policy, contacts, windows and
   changes, the notice plan); pure, no I/O but reading its own files, never the clock.
 - ``ctmaint.state``: the ledger and its backends; of the model, only its vocabulary and text.
+  Inside it: dialects and locations, then the ledger, the migrations, the two backends, and
+  the opener and the copy above both.
 - ``ctmaint.publishing``: files built from the model (calendars, feeds, status JSON, pages).
 - ``ctmaint.clock``: the only reader of the real clock.
 - ``ctmaint.channels``: how a notice reaches people (outbox, SendGrid, status posts).
@@ -39,9 +41,26 @@ LAYERS = [  # lowest first: a module imports only its own layer and those below 
     "ctmaint.cli",
 ]
 # Narrower rules inside that order: storage knows no domain model beyond its words, and the
-# pure send decision performs nothing.
+# pure send decision performs nothing. Inside the state, imports point one way too: the
+# dialects and locations know nothing of the ledger, the ledger neither its schema nor its
+# backends, and the backends neither each other nor the opener above them.
+_STATE_ABOVE_LEDGER = {
+    "ctmaint.state.migrations",
+    "ctmaint.state.sqlite",
+    "ctmaint.state.postgres",
+    "ctmaint.state.open",
+    "ctmaint.state.migrate",
+}
 FORBIDDEN = {
     "ctmaint.state": {"ctmaint.model"},
+    "ctmaint.state.dialects": {"ctmaint.state"},
+    "ctmaint.state.location": {"ctmaint.state"},
+    "ctmaint.state.ledger": _STATE_ABOVE_LEDGER,
+    "ctmaint.state.migrations": _STATE_ABOVE_LEDGER - {"ctmaint.state.migrations"},
+    "ctmaint.state.sqlite": {"ctmaint.state.postgres", "ctmaint.state.open",
+                             "ctmaint.state.migrate"},
+    "ctmaint.state.postgres": {"ctmaint.state.sqlite", "ctmaint.state.open",
+                               "ctmaint.state.migrate"},
     "ctmaint.sending.plan": {"ctmaint.channels", "ctmaint.publishing", "ctmaint.clock",
                              "ctmaint.sending.run"},
 }  # fmt: skip

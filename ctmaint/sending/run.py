@@ -35,7 +35,8 @@ from ctmaint.model.vocabulary import Answer, DeliveryState
 from ctmaint.publishing.files import ForeignFile, write_atomic, write_own
 from ctmaint.sending.plan import EPOCH_KEY, LAST_SEND_KEY, Deliver, Due, Expire, SendPlan
 from ctmaint.sending.report import SendReport, grace
-from ctmaint.state.ledger import Deliveries, StateLocation
+from ctmaint.state.ledger import Deliveries, LedgerNotice, PostRow
+from ctmaint.state.location import PostgresUrl, StateLocation
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -93,16 +94,7 @@ def carry_out(plan: SendPlan, run: Run) -> SendReport:
                 continue
             notice = step.due.notice
             new = [(r.email, r.account) for r in step.new]
-            deliveries.add(
-                notice.id,
-                notice.window.id,
-                notice.stage,
-                new,
-                PENDING,
-                notice.due,
-                notice.expires,
-                now,
-            )
+            deliveries.add(_ledger_notice(notice), new, PENDING, now)
             if not report.stopped:
                 _deliver(run, step)
             if step.post and deliveries.sent_count(notice.id):  # a post tells what was sent
@@ -167,18 +159,14 @@ def _expire(run: Run, step: Expire) -> None:
     waiting = [(notice.id, address) for address in step.waiting]
     count = deliveries.set_state(waiting, DeliveryState.EXPIRED, None, now, only_from=(PENDING,))
     missed = [(r.email, r.account) for r in step.missed]
-    count += deliveries.add(
-        notice.id,
-        notice.window.id,
-        notice.stage,
-        missed,
-        DeliveryState.EXPIRED,
-        notice.due,
-        notice.expires,
-        now,
-    )
+    count += deliveries.add(_ledger_notice(notice), missed, DeliveryState.EXPIRED, now)
     if count:
         run.report.expired.append((notice.id, count, grace(notice)))
+
+
+def _ledger_notice(notice: Notice) -> LedgerNotice:
+    """What the ledger records of ``notice`` on each of its rows."""
+    return LedgerNotice(notice.id, notice.window.id, notice.stage, notice.due, notice.expires)
 
 
 def _deliver(run: Run, step: Deliver) -> None:
@@ -343,7 +331,9 @@ def _post(run: Run, due: Due) -> None:
         )
         return
     run.deliveries.add_post(
-        notice.id, notice.window.id, notice.stage, post.status, post.title, post.path, run.now
+        PostRow(
+            notice.id, notice.window.id, notice.stage, post.status, post.title, post.path, run.now
+        )
     )
     run.report.posts += 1
 
@@ -378,13 +368,13 @@ def send_lock(
     for a shared PostgreSQL state, an advisory lock in the database, so one run at a time
     on every host (see :mod:`ctmaint.state.postgres`).
     """
-    if isinstance(state, str):
+    if isinstance(state, PostgresUrl):
         from ctmaint.state import postgres
 
         with postgres.send_lock(state, wait_s) as locked:
             yield locked
         return
-    path = send_lock_file(state)
+    path = send_lock_file(state.path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

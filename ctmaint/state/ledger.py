@@ -1,169 +1,39 @@
-"""The state database: a SQLite file that is a record, never a cache.
+"""The one ledger API: an open state database, and the queries on what it records.
 
-Schema versions live in ``PRAGMA user_version``. Each migration and its version bump
-run in one ``BEGIN IMMEDIATE`` transaction, so a crash leaves the old schema or the
-new one, and two processes starting together migrate once. A database written by a
-newer ctmaint is refused, never rebuilt. Times are stored as UTC text
-(``YYYY-MM-DDTHH:MM:SSZ``) passed in as parameters: SQLite's own clock is never used.
+:class:`Ledger` is a connection in a :class:`~ctmaint.state.dialects.Dialect` with write
+transactions that hold the write lock; :class:`Deliveries` (what was sent to whom, status
+posts, settings) and :class:`Changes` (the operator's change log) are the queries the rest of
+ctmaint uses. Times are stored as UTC text (``YYYY-MM-DDTHH:MM:SSZ``) passed in as
+parameters: the database's own clock is never used. Which database, how it is opened and
+how its schema is made are :mod:`ctmaint.state.open`'s business, below which this module
+sits: it imports only the dialects and the locations.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from msgspec import Struct, field
+from msgspec import Struct
 
-from ctmaint.errors import Input, StateError
+from ctmaint.errors import StateError
 from ctmaint.model.vocabulary import DeliveryState
-
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: operator changes to windows (added, edited, moved, cancelled...), in order.
-    (
-        """CREATE TABLE changes (
-            seq {serial},
-            window_id TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            fields TEXT NOT NULL,          -- JSON object: what the change sets
-            made_at TEXT NOT NULL,         -- UTC, ...Z
-            made_by TEXT NOT NULL
-        )""",
-        "CREATE INDEX changes_by_window ON changes (window_id, seq)",
-    ),
-    # 2: the delivery ledger (one row per notice and recipient), status posts, settings.
-    (
-        """CREATE TABLE deliveries (
-            notice_id TEXT NOT NULL,       -- <window id>/<stage>
-            recipient TEXT NOT NULL,       -- lowercased email address
-            window_id TEXT NOT NULL,
-            stage TEXT NOT NULL,
-            account TEXT NOT NULL,
-            state TEXT NOT NULL CHECK (state IN
-                ('pending', 'sending', 'sent', 'failed', 'expired', 'uncertain')),
-            attempts INTEGER NOT NULL DEFAULT 0,
-            due_at TEXT NOT NULL,
-            expires_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            sent_at TEXT,
-            transport TEXT,
-            message_id TEXT,
-            error TEXT,
-            PRIMARY KEY (notice_id, recipient)
-        )""",
-        "CREATE INDEX deliveries_by_state ON deliveries (state, due_at)",
-        """CREATE TABLE posts (
-            notice_id TEXT PRIMARY KEY,
-            window_id TEXT NOT NULL,
-            stage TEXT NOT NULL,
-            status TEXT NOT NULL,
-            title TEXT NOT NULL,
-            path TEXT NOT NULL,
-            posted_at TEXT NOT NULL
-        )""",
-        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    ),
-    # 3: an uncertain delivery is resent once, whatever attempts came before it.
-    ("ALTER TABLE deliveries ADD COLUMN resent_uncertain INTEGER NOT NULL DEFAULT 0",),
-    # 4: one window per id: two operators adding work at once cannot both take an id.
-    ("CREATE UNIQUE INDEX one_add_per_window ON changes (window_id) WHERE kind = 'add'",),
-    # 5: 'cancelled' rows: notices of a window cancelled before they reached the recipient.
-    # SQLite cannot alter a CHECK constraint: the table is rebuilt, rows kept as they are.
-    (
-        """CREATE TABLE deliveries_5 (
-            notice_id TEXT NOT NULL,
-            recipient TEXT NOT NULL,
-            window_id TEXT NOT NULL,
-            stage TEXT NOT NULL,
-            account TEXT NOT NULL,
-            state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed',
-                'expired', 'uncertain', 'cancelled')),
-            attempts INTEGER NOT NULL DEFAULT 0,
-            due_at TEXT NOT NULL,
-            expires_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            sent_at TEXT,
-            transport TEXT,
-            message_id TEXT,
-            error TEXT,
-            resent_uncertain INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (notice_id, recipient)
-        )""",
-        "INSERT INTO deliveries_5 SELECT notice_id, recipient, window_id, stage, account, state,"
-        " attempts, due_at, expires_at, updated_at, sent_at, transport, message_id, error,"
-        " resent_uncertain FROM deliveries",
-        "DROP TABLE deliveries",
-        "ALTER TABLE deliveries_5 RENAME TO deliveries",
-        "CREATE INDEX deliveries_by_state ON deliveries (state, due_at)",
-        "CREATE INDEX deliveries_by_window ON deliveries (window_id)",
-    ),
-    # 6: hosts sharing a state say which files they run with, and which host made each row.
-    (
-        """CREATE TABLE hosts (
-            name TEXT PRIMARY KEY,         -- host name and working folder
-            policy TEXT NOT NULL,          -- SHA-256 of what the policy file says
-            contacts TEXT NOT NULL,        -- SHA-256 of the contacts read
-            seen_at TEXT NOT NULL          -- UTC, ...Z, the host's real clock
-        )""",
-        "ALTER TABLE deliveries ADD COLUMN host TEXT",
-    ),
-)
-
-
-class Dialect(Struct, frozen=True):
-    """What differs between the SQL of the two backends; everything else is one schema,
-    one set of migrations and one set of queries. Queries are written with ``?``
-    placeholders and ``{serial}`` in migrations."""
-
-    name: str
-    placeholder: str
-    serial: str  # an auto-numbered primary key
-    begin: tuple[str, ...]  # statements that open a write transaction holding the write lock
-    # The error to raise instead of a driver's (a lost connection, a lock wait past its
-    # bound), given the error and the state as messages name it; None: raise it as it is.
-    translate: Callable[[Exception, str], Exception | None] = field(
-        default=lambda error, location: None
-    )
-
-    def sql(self, text: str) -> str:
-        text = text.replace("{serial}", self.serial)
-        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
-
-
-def _sqlite_error(error: Exception, location: str) -> Exception | None:
-    """A SQLite lock held past the busy timeout, as the one sentence it means."""
-    if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
-        from ctmaint.errors import StateBusy
-
-        return StateBusy(
-            f"the state database {location} stayed locked by another ctmaint for "
-            f"{BUSY_TIMEOUT_S:.0f} s (a migration, or a process stopped in the middle of a "
-            "change?); this command stopped there, and what it did before is kept"
-        )
-    return None
-
-
-SQLITE = Dialect(
-    "sqlite", "?", "INTEGER PRIMARY KEY AUTOINCREMENT", ("BEGIN IMMEDIATE",), _sqlite_error
-)
+from ctmaint.state.dialects import SQLITE, Dialect
+from ctmaint.state.location import StateLocation
 
 
 class Ledger:
-    """An open state database. Use :func:`open_ledger`; close with :meth:`close`.
-
-    ``location`` names it in messages (a path, or a URL without its password).
+    """An open state database. Use :func:`ctmaint.state.open.open_ledger`; close with
+    :meth:`close`. Messages name it by its ``location`` (a path, or a URL without its
+    password).
     """
 
-    def __init__(self, connection: Any, location: Path | str, dialect: Dialect = SQLITE) -> None:
+    def __init__(self, connection: Any, location: StateLocation, dialect: Dialect = SQLITE) -> None:
         self.db = connection
-        self.path = location
+        self.location = location
         self.dialect = dialect
         self.host = ""  # who writes: rows it adds name this host (see :class:`Deliveries`)
         # Checked at the start of every write transaction, under the write lock.
@@ -191,31 +61,18 @@ class Ledger:
         try:
             yield
         except Exception as error:
-            found = self.dialect.translate(error, str(self.path))
+            found = self.dialect.translate(error, str(self.location))
             if found is None:
                 raise
             raise found from None
 
     @property
     def schema_version(self) -> int:
-        if self.dialect is SQLITE:
-            return int(self.execute("PRAGMA user_version").fetchone()[0])
-        found = self.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ctmaint_schema'"
-            " AND table_schema = current_schema()"
-        ).fetchone()[0]
-        if not found:
-            return 0
-        row = self.execute("SELECT version FROM ctmaint_schema").fetchone()
-        return int(row[0]) if row else 0
+        """The version of the schema (the number of migrations applied; 0: none yet)."""
+        return self.dialect.schema_version(self)
 
     def set_schema_version(self, version: int) -> None:
-        if self.dialect is SQLITE:
-            self.execute(f"PRAGMA user_version = {int(version)}")
-            return
-        self.execute("CREATE TABLE IF NOT EXISTS ctmaint_schema (version INTEGER NOT NULL)")
-        self.execute("DELETE FROM ctmaint_schema")
-        self.execute("INSERT INTO ctmaint_schema (version) VALUES (?)", (version,))
+        self.dialect.set_schema_version(self, version)
 
     @contextmanager
     def transaction(self) -> Iterator[Ledger]:
@@ -250,224 +107,6 @@ class Ledger:
         self.db.close()
 
 
-BUSY_TIMEOUT_S = 30.0
-
-
-StateLocation = Path | str  # a SQLite file, or a postgresql:// URL
-
-
-def open_ledger(location: StateLocation) -> Ledger:
-    """The state at ``location`` open for writing, migrated (see :func:`open_sqlite` and
-    :mod:`ctmaint.state.postgres`)."""
-    if isinstance(location, str):
-        from ctmaint.state import postgres  # psycopg: only when a URL is given
-
-        return postgres.open_ledger(location)
-    return open_sqlite(location)
-
-
-def open_snapshot(location: StateLocation) -> Ledger:
-    """A read-only view of the state at ``location``: creates nothing, changes nothing."""
-    if isinstance(location, str):
-        from ctmaint.state import postgres
-
-        return postgres.open_snapshot(location)
-    return open_sqlite_snapshot(location)
-
-
-def memory_ledger(location: StateLocation) -> Ledger:
-    """An empty, current ledger in memory: what a state nobody has written yet reads as."""
-    ledger = Ledger(sqlite3.connect(":memory:", isolation_level=None), location)
-    migrate(ledger)
-    return ledger
-
-
-def open_sqlite(path: Path) -> Ledger:
-    """Open for writing and migrate; a missing database is created whole, owner-only.
-
-    An existing file that is empty, not a SQLite database, or a SQLite database ctmaint did
-    not create is refused, never re-created: the ledger is a record, and a new one would
-    send every reminder again and forget every cancellation.
-    """
-    if not path.exists():
-        _create_whole(path)
-    _check_existing(path)
-    _check_writable(path)
-    try:
-        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        _use_wal(connection)
-        connection.execute("PRAGMA foreign_keys=ON")
-    except sqlite3.Error as error:
-        raise damaged(path, error) from None
-    ledger = Ledger(connection, path)
-    try:
-        migrate(ledger)
-        refuse_if_moved(ledger)
-        ledger.on_begin = refuse_if_moved  # a migration may have moved it since
-    except sqlite3.DatabaseError as error:
-        connection.close()
-        raise damaged(path, error) from None
-    except BaseException:
-        connection.close()
-        raise
-    return ledger
-
-
-MOVED_KEY = "moved_to"  # set by migrate-state: the shared state this ledger now lives in
-
-
-def refuse_if_moved(ledger: Ledger) -> None:
-    """StateError if ``ledger`` was copied into a shared state by `migrate-state`: a cron
-    job still pointing here must not send what the shared state sends too."""
-    moved_to = setting(ledger, MOVED_KEY)
-    if moved_to is not None:
-        raise StateError(
-            f"the state database {ledger.path} was moved by `ctmaint migrate-state` to "
-            f"{moved_to}: give that URL as the state from now on (and stop any cron job that "
-            "still names this file)",
-            about=Input.STATE,
-        )
-
-
-def open_sqlite_snapshot(path: Path) -> Ledger:
-    """A read-only view of the database, for commands that must change nothing
-    (``--dry-run``, listings, reading the changes on a cron tick).
-
-    A current database is opened read-only in place (immutable when its folder cannot be
-    written, where SQLite could not create the WAL's shared-memory file); an older one is
-    copied into memory and the copy migrated; a missing one gives an empty ledger.
-    Nothing is created.
-    """
-    if not path.exists():
-        return memory_ledger(path)
-    _check_existing(path)
-    try:
-        source = _connect_read_only(path)
-        version = int(source.execute("PRAGMA user_version").fetchone()[0])
-        if version == len(MIGRATIONS):
-            return Ledger(source, path)
-        memory = sqlite3.connect(":memory:", isolation_level=None)
-        source.backup(memory)
-        source.close()
-        ledger = Ledger(memory, path)
-        migrate(ledger)
-        return ledger
-    except sqlite3.DatabaseError as error:
-        raise damaged(path, error) from None
-
-
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    uri = path.resolve().as_uri()
-    writable = os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
-    mode = "mode=ro" if writable else "mode=ro&immutable=1"
-    return sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=BUSY_TIMEOUT_S)
-
-
-def damaged(path: Path, error: BaseException) -> StateError:
-    """The one sentence for a state database SQLite cannot read."""
-    return StateError(
-        f"the state database {path} cannot be read ({error}); it may be damaged: restore it "
-        "from your backup, and keep the damaged copy"
-    )
-
-
-_HEADER = b"SQLite format 3\x00"
-
-
-def _check_existing(path: Path) -> None:
-    """Refuse a file that is not a whole ctmaint state database."""
-    try:
-        with path.open("rb") as stream:
-            header = stream.read(100)
-    except IsADirectoryError:
-        raise StateError(f"the state database {path} is a folder; give a file path") from None
-    except OSError as error:
-        raise StateError(f"the state database {path} cannot be read ({error.strerror})") from None
-    if not header:
-        raise StateError(
-            f"the state database {path} is empty (0 bytes), so its records are lost; restore "
-            "it from your backup (ctmaint does not start a new one over it)"
-        )
-    if not header.startswith(_HEADER) or len(header) < 100:
-        raise StateError(
-            f"{path} is not a SQLite database; restore the state database from your backup"
-        )
-    size = path.stat().st_size
-    page = int.from_bytes(header[16:18], "big")
-    page = 65536 if page == 1 else page
-    # The header's page count is valid when its version-valid-for number equals the change
-    # counter; pages still in a WAL file may not be in the main file yet.
-    pages = int.from_bytes(header[28:32], "big")
-    counted = header[92:96] == header[24:28]
-    in_wal = path.with_name(path.name + "-wal").exists()
-    if not page or size % page or (counted and not in_wal and size < pages * page):
-        raise StateError(
-            f"the state database {path} is truncated ({size} bytes); restore it from your backup"
-        )
-
-
-def _check_writable(path: Path) -> None:
-    """A writing command needs the file and its folder (for the WAL) writable: say so at once
-    rather than after SQLite's busy timeout."""
-    for target, what in ((path, "file"), (path.parent, "folder")):
-        if not os.access(target, os.W_OK):
-            raise StateError(
-                f"the state database's {what} {target} is read-only; this command writes to it "
-                "(upcoming, notices, history and a dry run of send only read)"
-            )
-
-
-def _use_wal(connection: sqlite3.Connection) -> None:
-    """Switch to WAL (readers never block the writer), retrying while others hold a lock.
-
-    Changing the journal mode does not wait on SQLite's busy handler, so two processes
-    opening a new database together would otherwise see "database is locked".
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) and "busy" not in str(error):
-                raise
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-def _create_whole(path: Path) -> None:
-    """Create the database at ``path`` fully migrated, or not at all.
-
-    It is built under a temporary name in the same folder and linked into place, so no
-    reader ever sees a half-made or empty file; if another process creates it first, theirs
-    is kept.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
-        os.close(handle)  # mkstemp creates it 0600: SQLite keeps the mode
-    except OSError as error:
-        raise StateError(
-            f"cannot create the state database {path} ({error.strerror}); give a state path "
-            "in a folder you can write",
-            about=Input.STATE,
-        ) from None
-    temporary = Path(name)
-    try:
-        connection = sqlite3.connect(temporary, isolation_level=None)
-        try:
-            migrate(Ledger(connection, temporary))
-        finally:
-            connection.close()
-        with suppress(FileExistsError):
-            os.link(temporary, path)
-    except (OSError, sqlite3.Error) as error:
-        raise StateError(f"cannot create the state database {path} ({error})") from None
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 LEDGER_ID_KEY = "ledger_id"  # the ledger's identity: `check` names it on every host
 
 
@@ -481,37 +120,6 @@ def setting(ledger: Ledger, key: str) -> str | None:
     """The value of ``key`` in the ledger's settings, or None."""
     row = ledger.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
-
-
-def migrate(ledger: Ledger) -> None:
-    """Bring ``ledger`` to the current schema, one transaction per step, and give it an
-    identity if it has none."""
-    _migrate_schema(ledger)
-    if ledger_id(ledger) is None:
-        import uuid
-
-        with ledger.transaction():
-            ledger.execute(
-                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-                (LEDGER_ID_KEY, uuid.uuid4().hex[:16]),
-            )
-
-
-def _migrate_schema(ledger: Ledger) -> None:
-    target = len(MIGRATIONS)
-    if ledger.schema_version > target:
-        raise StateError(
-            f"the state database {ledger.path} has schema version {ledger.schema_version}, "
-            f"newer than this ctmaint knows ({target}); upgrade ctmaint"
-        )
-    while ledger.schema_version < target:
-        with ledger.transaction():
-            version = ledger.schema_version  # re-read under the lock: another process may have won
-            if version >= target:
-                break
-            for statement in MIGRATIONS[version]:
-                ledger.execute(statement)
-            ledger.set_schema_version(version + 1)
 
 
 # -- deliveries ------------------------------------------------------------------------------
@@ -542,6 +150,28 @@ class DeliveryRow(Struct, frozen=True):
     @property
     def key(self) -> RowKey:
         return self.notice_id, self.recipient
+
+
+class LedgerNotice(Struct, frozen=True):
+    """What every delivery row of one notice records of it."""
+
+    notice_id: str  # <window id>/<stage>
+    window_id: str
+    stage: str
+    due: datetime
+    expires: datetime  # the end of its grace period
+
+
+class PostRow(Struct, frozen=True):
+    """One status post as the ledger records it: the notice it tells of, and its file."""
+
+    notice_id: str
+    window_id: str
+    stage: str
+    status: str
+    title: str
+    path: str  # where its file is, under the notices folder
+    posted_at: datetime
 
 
 def _utc(moment: datetime) -> str:
@@ -591,23 +221,20 @@ class Deliveries:
 
     def add(
         self,
-        notice_id: str,
-        window_id: str,
-        stage: str,
+        notice: LedgerNotice,
         recipients: Iterable[tuple[str, str]],
         state: DeliveryState,
-        due: datetime,
-        expires: datetime,
         now: datetime,
     ) -> int:
-        """Add a row per ``(address, account)`` not yet in the ledger; return how many.
+        """Add a row of ``notice`` in ``state`` per ``(address, account)`` not yet in the
+        ledger; return how many.
 
         Writes nothing (no transaction, no fsync) when there is nothing to add: a cron
         tick with nothing new stays cheap.
         """
-        times = (_utc(due), _utc(expires), _utc(now))
+        same = (str(state), _utc(notice.due), _utc(notice.expires), _utc(now), self.ledger.host)
         rows = [
-            (notice_id, address, window_id, stage, account, str(state), *times, self.ledger.host)
+            (notice.notice_id, address, notice.window_id, notice.stage, account, *same)
             for address, account in recipients
         ]
         if not rows:
@@ -689,6 +316,10 @@ class Deliveries:
     ) -> None:
         """Store each ``(address, state, message id, error)`` of claimed rows."""
         stamp = _utc(now)
+        rows = [
+            (str(state), message_id, error, transport, stamp, str(state), stamp, notice_id, address)
+            for address, state, message_id, error in outcomes
+        ]
         with self.ledger.transaction() as ledger:
             ledger.executemany(
                 # a row sent after a problem keeps the problem's note for `history`
@@ -696,12 +327,8 @@ class Deliveries:
                 " error = COALESCE(?, error), transport = ?, updated_at = ?,"
                 " sent_at = CASE WHEN CAST(? AS TEXT) = 'sent' THEN ? ELSE sent_at END"
                 " WHERE notice_id = ? AND recipient = ? AND state = 'sending'",
-                [
-                    (str(state), message_id, error, transport, stamp, str(state), stamp,
-                     notice_id, address)
-                    for address, state, message_id, error in outcomes
-                ],
-            )  # fmt: skip
+                rows,
+            )
 
     def rows(self) -> list[DeliveryRow]:
         """Every delivery, in due order."""
@@ -710,16 +337,7 @@ class Deliveries:
             " sent_at, transport, message_id, error, resent_uncertain, host FROM deliveries"
             " ORDER BY due_at, notice_id, recipient"
         )
-        return [
-            DeliveryRow(
-                notice_id=notice_id, recipient=recipient, window_id=window_id, stage=stage,
-                account=account, state=DeliveryState(state), attempts=attempts,
-                sent_at=sent_at, transport=transport, message_id=message_id, error=error,
-                resent_uncertain=bool(resent), host=host or "",
-            )
-            for (notice_id, recipient, window_id, stage, account, state, attempts, sent_at,
-                 transport, message_id, error, resent, host) in cursor
-        ]  # fmt: skip
+        return [_delivery_row(row) for row in cursor]
 
     def states(self) -> dict[str, dict[str, int]]:
         """``notice id -> state -> count`` over the whole ledger."""
@@ -735,14 +353,13 @@ class Deliveries:
     def posted(self) -> set[str]:
         return {str(row[0]) for row in self.ledger.execute("SELECT notice_id FROM posts")}
 
-    def add_post(
-        self, notice_id: str, window_id: str, stage: str, status: str, title: str, path: str,
-        posted_at: datetime,
-    ) -> None:  # fmt: skip
+    def add_post(self, post: PostRow) -> None:
+        """Record ``post``, unless its notice's post is recorded already."""
+        what = (post.notice_id, post.window_id, post.stage, post.status, post.title, post.path)
         with self.ledger.transaction() as ledger:
             ledger.execute(
                 "INSERT INTO posts VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (notice_id, window_id, stage, status, title, path, _utc(posted_at)),
+                (*what, _utc(post.posted_at)),
             )
 
     def refile_posts(self, posts: Iterable[tuple[str, str, str]]) -> None:
@@ -762,6 +379,28 @@ class Deliveries:
         )
         keys = ("notice", "window", "stage", "status", "title", "path", "posted_at")
         return [dict(zip(keys, row, strict=True)) for row in cursor]
+
+
+def _delivery_row(row: tuple[Any, ...]) -> DeliveryRow:
+    """One row of :meth:`Deliveries.rows`'s query, whose columns are the fields in order:
+    its state read into the vocabulary, its flag as a bool, and '' for no host."""
+    notice_id, recipient, window_id, stage, account, state, attempts, *stored = row
+    sent_at, transport, message_id, error, resent, host = stored
+    return DeliveryRow(
+        notice_id,
+        recipient,
+        window_id,
+        stage,
+        account,
+        DeliveryState(state),
+        attempts,
+        sent_at,
+        transport,
+        message_id,
+        error,
+        bool(resent),
+        host or "",
+    )
 
 
 class StoredChange(Struct, frozen=True):
@@ -788,13 +427,12 @@ class Changes:
         )
         try:
             return [
-                StoredChange(seq, window_id, kind, json.loads(fields),
-                             datetime.fromisoformat(made_at), by)
-                for seq, window_id, kind, fields, made_at, by in cursor
-            ]  # fmt: skip
+                StoredChange(seq, window, kind, json.loads(fields), datetime.fromisoformat(at), by)
+                for seq, window, kind, fields, at, by in cursor
+            ]
         except ValueError as error:
             raise StateError(
-                f"the change log in {self.ledger.path} cannot be read ({error}); "
+                f"the change log in {self.ledger.location} cannot be read ({error}); "
                 "restore the state database from a backup"
             ) from None
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ctmaint.errors import Input, UsageError
+from ctmaint.state.location import PostgresUrl, SqliteFile, StateLocation
 
 if TYPE_CHECKING:
     from ctmaint.errors import Problem
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from ctmaint.model.contacts import Contact
     from ctmaint.model.policy import Policy
     from ctmaint.model.windows import Window
-    from ctmaint.state.ledger import Ledger, StateLocation
+    from ctmaint.state.ledger import Ledger
     from ctmaint.state.peers import HostFiles
 
 POLICY_FILE = "ctmaint.toml"
@@ -36,7 +37,7 @@ class Workspace:
 
     def __init__(self, config: Path | None, state: StateLocation, now: datetime, cwd: Path) -> None:
         self.config = config
-        self.state = state  # a SQLite file, or a postgresql:// URL
+        self.state = state
         self.now = now
         self.cwd = cwd
         self._policy: Policy | None = None
@@ -61,16 +62,16 @@ class Workspace:
     @property
     def shared(self) -> bool:
         """Whether the state is a PostgreSQL database that several hosts share."""
-        return isinstance(self.state, str)
+        return self.state.shared
 
     def outbox(self, folder: Path | None) -> Path:
         """Where the outbox transport writes: ``folder`` if given, else beside a SQLite
         state, or ``.ctmaint/outbox`` in the working folder for a shared state."""
         if folder is not None:
             return folder
-        if isinstance(self.state, str):
+        if isinstance(self.state, PostgresUrl):
             return self.cwd / ".ctmaint" / "outbox"
-        return self.state.parent / "outbox"
+        return self.state.path.parent / "outbox"
 
     @property
     def policy(self) -> Policy:
@@ -115,7 +116,7 @@ class Workspace:
     @contextmanager
     def reading(self) -> Iterator[Ledger]:
         """The state, read-only (see :func:`open_snapshot`): creates nothing, changes nothing."""
-        from ctmaint.state.ledger import open_snapshot
+        from ctmaint.state.open import open_snapshot
 
         ledger = open_snapshot(self.state)
         try:
@@ -126,7 +127,7 @@ class Workspace:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            from ctmaint.state.ledger import open_ledger
+            from ctmaint.state.open import open_ledger
 
             self._ledger = open_ledger(self.state)
         return self._ledger
@@ -141,7 +142,7 @@ def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
     """``--state`` as given: a ``postgresql://`` URL stays a URL, anything else is a path
     (relative to ``cwd``); none means ./.ctmaint/state.db."""
     if state is None or state == "":
-        return cwd / DEFAULT_STATE
+        return SqliteFile(cwd / DEFAULT_STATE)
     text = str(state)
     found = _SCHEME.match(text)
     if found is None and _CONNINFO.match(text):
@@ -151,7 +152,7 @@ def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
             about=Input.STATE,
         )
     if found is None:
-        return cwd / text
+        return SqliteFile(cwd / text)
     scheme = found.group(1).lower()
     if scheme not in ("postgresql", "postgres"):
         raise UsageError(
@@ -159,11 +160,8 @@ def state_location(state: str | Path | None, cwd: Path) -> StateLocation:
             "a postgresql:// URL",
             about=Input.STATE,
         )
-    from ctmaint.state.postgres import check_url
-
     text = scheme + text[len(scheme) :]  # libpq reads the scheme in lowercase only
-    check_url(text)
-    return text
+    return PostgresUrl.checked(text)
 
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")

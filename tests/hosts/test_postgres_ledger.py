@@ -11,7 +11,10 @@ import pytest
 
 from ctmaint.errors import StateError
 from ctmaint.model.vocabulary import DeliveryState
-from ctmaint.state.ledger import MIGRATIONS, Deliveries, open_ledger, open_snapshot
+from ctmaint.state.ledger import Deliveries, LedgerNotice
+from ctmaint.state.location import PostgresUrl
+from ctmaint.state.migrations import MIGRATIONS
+from ctmaint.state.open import open_ledger, open_snapshot
 from tests.conftest import CliRunner
 
 NOW = datetime(2030, 6, 14, 15, tzinfo=UTC)
@@ -23,7 +26,7 @@ def test_hosts_starting_together_migrate_once(database: str) -> None:
 
     def start() -> None:
         try:
-            ledger = open_ledger(database)
+            ledger = open_ledger(PostgresUrl(database))
             versions.append(ledger.schema_version)
             ledger.close()
         except BaseException as error:  # pragma: no cover - reported below
@@ -39,34 +42,33 @@ def test_hosts_starting_together_migrate_once(database: str) -> None:
 
 
 def test_a_row_is_claimed_by_one_run_only(database: str) -> None:
-    first, second = open_ledger(database), open_ledger(database)
+    first, second = open_ledger(PostgresUrl(database)), open_ledger(PostgresUrl(database))
     try:
         addresses = [(f"p{i}@x.example", "X") for i in range(50)]
-        Deliveries(first).add("w/start", "w", "start", addresses, DeliveryState.PENDING,
-                              NOW, NOW, NOW)  # fmt: skip
+        notice = LedgerNotice("w/start", "w", "start", NOW, NOW)
+        Deliveries(first).add(notice, addresses, DeliveryState.PENDING, NOW)
         wanted = [a for a, _ in addresses]
         one = Deliveries(first).claim("w/start", wanted, NOW)
         other = Deliveries(second).claim("w/start", wanted, NOW)
         assert sorted(one) == sorted(wanted)
         assert other == []
-        assert Deliveries(second).add("w/start", "w", "start", addresses,
-                                      DeliveryState.PENDING, NOW, NOW, NOW) == 0  # fmt: skip
+        assert Deliveries(second).add(notice, addresses, DeliveryState.PENDING, NOW) == 0
     finally:
         first.close()
         second.close()
 
 
 def test_reading_an_empty_database_creates_nothing(database: str) -> None:
-    snapshot = open_snapshot(database)
+    snapshot = open_snapshot(PostgresUrl(database))
     try:
         assert Deliveries(snapshot).rows() == []
     finally:
         snapshot.close()
-    reader = open_snapshot(database)  # still nothing written: still an empty view
+    reader = open_snapshot(PostgresUrl(database))  # still nothing written: still an empty view
     reader.close()
-    ledger = open_ledger(database)
+    ledger = open_ledger(PostgresUrl(database))
     try:
-        view = open_snapshot(database)
+        view = open_snapshot(PostgresUrl(database))
         with pytest.raises(Exception, match="read-only"):
             view.execute("INSERT INTO settings (key, value) VALUES ('a', 'b')")
         view.close()
@@ -110,10 +112,10 @@ def test_an_unreachable_state_is_one_sentence_for_every_command(
 
 
 def test_a_state_error_never_shows_the_password() -> None:
-    from ctmaint.state.postgres import masked
+    from ctmaint.state.location import masked
 
     assert masked("postgresql://u:pw@h:5/d") == "postgresql://u:***@h:5/d"
     assert masked("postgresql://u@h/d") == "postgresql://u@h/d"
     with pytest.raises(StateError) as error:
-        open_ledger("postgresql://u:hunter2@127.0.0.1:1/d")
+        open_ledger(PostgresUrl("postgresql://u:hunter2@127.0.0.1:1/d"))
     assert "hunter2" not in str(error.value)

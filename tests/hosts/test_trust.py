@@ -20,7 +20,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pytest
 
 from ctmaint.model.policy import embedded_policy_text
-from ctmaint.state.postgres import SEND_LOCK, WRITE_LOCK
+from ctmaint.state.dialects import WRITE_LOCK
+from ctmaint.state.postgres import SEND_LOCK
 from tests.hosts.conftest import Host, history, make_hosts
 from tests.sending.test_send import CONTACTS, CTMAINT, MONTHLY, MONTHLY_TO, write_contacts
 

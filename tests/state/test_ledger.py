@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 
 from ctmaint.errors import StateError
-from ctmaint.state.ledger import MIGRATIONS, SQLITE, open_ledger, open_snapshot
+from ctmaint.state.ledger import Ledger
+from ctmaint.state.location import SqliteFile
+from ctmaint.state.migrations import MIGRATIONS
+from ctmaint.state.open import open_ledger, open_snapshot
 
 
 def test_created_with_owner_only_permissions_and_migrated(tmp_path: Path) -> None:
     path = tmp_path / "state" / "state.db"
-    ledger = open_ledger(path)
+    ledger = open_ledger(SqliteFile(path))
     try:
         assert ledger.schema_version == len(MIGRATIONS)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -26,14 +29,14 @@ def test_created_with_owner_only_permissions_and_migrated(tmp_path: Path) -> Non
 
 def test_reopening_keeps_the_records(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    ledger = open_ledger(path)
+    ledger = open_ledger(SqliteFile(path))
     with ledger.transaction() as db:
         db.execute(
             "INSERT INTO changes (window_id, kind, fields, made_at, made_by)"
             " VALUES ('w', 'edit', '{}', '2026-01-01T00:00:00Z', 'ops')"
         )
     ledger.close()
-    again = open_ledger(path)
+    again = open_ledger(SqliteFile(path))
     try:
         assert again.db.execute("SELECT count(*) FROM changes").fetchone()[0] == 1
     finally:
@@ -42,17 +45,17 @@ def test_reopening_keeps_the_records(tmp_path: Path) -> None:
 
 def test_a_newer_schema_is_refused_not_rebuilt(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    open_ledger(path).close()
+    open_ledger(SqliteFile(path)).close()
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     with pytest.raises(StateError, match="newer than this ctmaint knows"):
-        open_ledger(path)
+        open_ledger(SqliteFile(path))
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM changes").fetchone()[0] == 0  # still there
 
 
 def test_a_failed_transaction_changes_nothing(tmp_path: Path) -> None:
-    ledger = open_ledger(tmp_path / "state.db")
+    ledger = open_ledger(SqliteFile(tmp_path / "state.db"))
     try:
 
         def insert_then_fail() -> None:
@@ -76,7 +79,7 @@ def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
 
     def opener() -> None:
         try:
-            open_ledger(path).close()
+            open_ledger(SqliteFile(path)).close()
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -86,7 +89,7 @@ def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    ledger = open_ledger(path)
+    ledger = open_ledger(SqliteFile(path))
     try:
         assert ledger.schema_version == len(MIGRATIONS)
     finally:
@@ -96,10 +99,9 @@ def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
 def test_a_snapshot_of_an_older_schema_is_migrated_in_memory_only(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as db:
-        for statement in MIGRATIONS[0]:
-            db.execute(SQLITE.sql(statement))
+        MIGRATIONS[0](Ledger(db, SqliteFile(path)))
         db.execute("PRAGMA user_version = 1")
-    snapshot = open_snapshot(path)
+    snapshot = open_snapshot(SqliteFile(path))
     try:
         assert snapshot.schema_version == len(MIGRATIONS)
         assert snapshot.db.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 0
@@ -112,12 +114,12 @@ def test_a_snapshot_of_an_older_schema_is_migrated_in_memory_only(tmp_path: Path
 def test_a_snapshot_of_a_current_database_is_read_only_and_creates_nothing(
     tmp_path: Path,
 ) -> None:
-    missing = open_snapshot(tmp_path / "none.db")
+    missing = open_snapshot(SqliteFile(tmp_path / "none.db"))
     missing.close()
     assert not (tmp_path / "none.db").exists()
     path = tmp_path / "state.db"
-    open_ledger(path).close()
-    snapshot = open_snapshot(path)
+    open_ledger(SqliteFile(path)).close()
+    snapshot = open_snapshot(SqliteFile(path))
     try:
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             snapshot.db.execute("DELETE FROM changes")
@@ -128,15 +130,15 @@ def test_a_snapshot_of_a_current_database_is_read_only_and_creates_nothing(
 def test_an_upgrade_keeps_every_record(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as db:
-        for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
-            db.execute(SQLITE.sql(statement))
+        for migration in MIGRATIONS[:2]:
+            migration(Ledger(db, SqliteFile(path)))
         db.execute("PRAGMA user_version = 2")
         db.execute(
             "INSERT INTO deliveries (notice_id, recipient, window_id, stage, account, state,"
             " attempts, due_at, expires_at, updated_at) VALUES ('w/start', 'a@b.example', 'w',"
             " 'start', 'A', 'uncertain', 1, 'x', 'y', 'z')"
         )
-    ledger = open_ledger(path)
+    ledger = open_ledger(SqliteFile(path))
     try:
         assert ledger.schema_version == len(MIGRATIONS)
         row = ledger.db.execute("SELECT state, attempts, resent_uncertain FROM deliveries")
