@@ -4,7 +4,7 @@ and optional keys told apart, every problem recorded under its key path instead 
 A *kind* is either a type (``str``, ``int``, ``bool``, ``list``), which the value must be, or a
 parser of text (``parse_duration``, :func:`one_of`), which receives the string written and
 refuses it with a ValueError whose message becomes the problem. Strings are refused with a
-control character in them (a line break too, but in a description or justification).
+control character in them (a line break too, except in a description or justification).
 """
 
 from __future__ import annotations
