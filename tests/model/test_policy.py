@@ -186,6 +186,11 @@ def test_the_shipped_policy_is_the_design(shipped: Policy) -> None:
             "p.toml: is not valid TOML",
             id="bad_toml",
         ),
+        pytest.param(  # this one used to end in a traceback (a ValueError) after its problem
+            policy_toml() + '\n[unscheduled]\nnotices = ["hour-before"]\n',
+            "unscheduled.notices: 'hour-before' is not one of announce, start, complete",
+            id="unknown_unscheduled_stage",
+        ),
     ],
 )
 def test_each_problem_names_the_file_the_key_and_the_fix(text: str, expected: str) -> None:
