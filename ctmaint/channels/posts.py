@@ -132,10 +132,14 @@ def _notice(post: Row, policy: Policy, by_window: dict[str, list[Change]]) -> No
     if window is None:
         return None
     return Notice(
-        window, stage, change.made_at.astimezone(UTC),
+        window,
+        stage,
+        change.made_at.astimezone(UTC),
         change.event.notice_expires(window, change.made_at),
-        ordinal=ordinal, note=change.event.note(policy), to_told=True,
-    )  # fmt: skip
+        ordinal=ordinal,
+        note=change.event.note(policy),
+        to_told=True,
+    )
 
 
 def _short_post(post: Row, policy: Policy, posted_at: datetime) -> bytes:

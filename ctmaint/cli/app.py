@@ -159,12 +159,10 @@ def global_options(
     """Global options; every command obeys --now."""
     # Made when a command first asks (see workspace_of): `COMMAND --help` and `init` work
     # whatever the clock or state given, and a bad one is named where it came from.
-    given = {name: _source(ctx, name, option) for name, option in
-             (("now", "--now"), ("state", "--state"), ("config", "--config"))}  # fmt: skip
+    when = _source(ctx, "now", "--now")
 
     def make() -> Workspace:
-        clock = resolve_now(now, given["now"])
-        workspace = Workspace.locate(config, state, clock, Path.cwd())
+        workspace = Workspace.locate(config, state, resolve_now(now, when), Path.cwd())
         ctx.call_on_close(workspace.close)
         return workspace
 

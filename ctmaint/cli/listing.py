@@ -132,17 +132,24 @@ def history_table(entries: Sequence[HistoryEntry], width: int = 100) -> str:
     }
     for title, lines in sections.items():
         if lines:
-            wrapped = (textwrap.fill(line, width, initial_indent="  ", subsequent_indent="    ")
-                       for line in lines)  # fmt: skip
+            wrapped = (
+                textwrap.fill(line, width, initial_indent="  ", subsequent_indent="    ")
+                for line in lines
+            )
             table += f"\n{title}:\n" + "\n".join(wrapped)
     return table
 
 
 def _counts(entry: HistoryEntry) -> str:
     """``sent 4, failed 1``: the states that have deliveries, in a fixed order."""
-    counts = {"sent": entry.sent, "failed": entry.failed, "expired": entry.expired,
-              "cancelled": entry.cancelled, "pending": entry.pending,
-              "uncertain": entry.uncertain}  # fmt: skip
+    counts = {
+        "sent": entry.sent,
+        "failed": entry.failed,
+        "expired": entry.expired,
+        "cancelled": entry.cancelled,
+        "pending": entry.pending,
+        "uncertain": entry.uncertain,
+    }
     return ", ".join(f"{state} {n}" for state, n in counts.items() if n) or "none"
 
 

@@ -276,8 +276,12 @@ def migrate_state(
     from ctmaint.usecases import services
 
     counts = services.migrate_state(workspace_of(ctx), to)
-    nouns = {"changes": ("change", "changes"), "deliveries": ("delivery", "deliveries"),
-             "posts": ("post", "posts"), "settings": ("setting", "settings")}  # fmt: skip
+    nouns = {
+        "changes": ("change", "changes"),
+        "deliveries": ("delivery", "deliveries"),
+        "posts": ("post", "posts"),
+        "settings": ("setting", "settings"),
+    }
     copied = ", ".join(plural(n, *nouns[what]) for what, n in counts.items())
     typer.echo(f"copied {copied}; use --state {services.masked_state(to)} from now on")
 

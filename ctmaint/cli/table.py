@@ -30,8 +30,10 @@ def format_table(
     column (a time: the date above the time) gives all the way to its minimum or nothing."""
     table = [list(header), *(list(row) for row in rows)]
     natural = [max(len(row[i]) for row in table) for i in range(len(header))]
-    words = [max(len(word) for row in table for word in [*row[i].split(), ""]) for i in
-             range(len(header))]  # fmt: skip
+    words = [
+        max(len(word) for row in table for word in [*row[i].split(), ""])
+        for i in range(len(header))
+    ]
     flexible = [(index, max(minimum, words[index])) for index, minimum in flexible]
     widths = _fit(natural, width, flexible, stepped)
     if sum(widths) + len(GAP) * (len(widths) - 1) > width:
@@ -94,7 +96,12 @@ def _blocks(header: Sequence[str], rows: Sequence[Sequence[str]], width: int) ->
         for name, cell in zip(header[1:], row[1:], strict=True):
             lead = f"  {name + ':':<{label}}"
             out.extend(
-                textwrap.wrap(cell, max(width, len(lead) + 24), initial_indent=lead,
-                              subsequent_indent=" " * len(lead)) or [lead.rstrip()]
-            )  # fmt: skip
+                textwrap.wrap(
+                    cell,
+                    max(width, len(lead) + 24),
+                    initial_indent=lead,
+                    subsequent_indent=" " * len(lead),
+                )
+                or [lead.rstrip()]
+            )
     return "\n".join(out)

@@ -42,8 +42,10 @@ def usage_sentence(error: typer.TyperException, argv: Sequence[str], named: str 
     if option_name is not None and hasattr(error, "possibilities"):  # no such option
         option = _safe(option_name)
         if option.split("=")[0] in GLOBAL_OPTIONS:
-            return (f"{option} is a global option: give it before the command "
-                    f"(ctmaint {option.split('=')[0]} ... {command.split()[-1]})")  # fmt: skip
+            return (
+                f"{option} is a global option: give it before the command "
+                f"(ctmaint {option.split('=')[0]} ... {command.split()[-1]})"
+            )
         near = _near(option_name, getattr(error, "possibilities", None) or ())
         return f"`{command}` has no option {option}{near}; {help_hint}"
     param: Any = getattr(error, "param", None)

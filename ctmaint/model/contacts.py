@@ -205,53 +205,15 @@ def _why(error: str) -> str:
 def _contact(
     record: _Row, source: str, product_ids: frozenset[str] | None
 ) -> tuple[list[Problem], Contact | None]:
+    """The contact of one row, or the problems that keep it out: first what is missing or
+    unprintable, then (if none) every value that is not what its column takes."""
     cells, where = record.cells, record.where
     if len(cells) != len(COLUMNS):
         return [Problem(source, where, f"has {len(cells)} fields; expected {len(COLUMNS)}")], None
     row = dict(zip(COLUMNS, (cell.strip() for cell in cells), strict=True))
-    problems = [
-        Problem(source, where, f"column {column} is empty; fill it in")
-        for column in REQUIRED
-        if not row[column]
-    ]
-    problems += [
-        Problem(source, where, f"column {column} {problem}; {_fix(problem)}")
-        for column, value in row.items()
-        if (problem := bad_character(value)) is not None
-    ]
-    if problems:
-        return problems, None
-    if row["email"] and not is_email(row["email"]):
-        problems.append(
-            Problem(
-                source,
-                where,
-                f"'{row['email']}' is not an email address like name@example.com "
-                "(ASCII only: SendGrid cannot deliver to internationalized addresses)",
-            )
-        )
-    roles = _split(row["roles"])
-    problems += [
-        Problem(source, where, f"role '{role}' is unknown; use one of {', '.join(ROLES)}")
-        for role in sorted(roles - set(ROLES))
-    ]
-    products = _split(row["products"])
-    problems += [
-        Problem(
-            source,
-            where,
-            f"product '{p}' is unknown; use '*' or one of {', '.join(sorted(product_ids or ()))}",
-        )
-        for p in sorted(products - (product_ids or products) - {ALL_PRODUCTS})
-    ]
-    zone = None
-    if row["timezone"]:
-        try:
-            zone = parse_zone(row["timezone"])
-        except ValueError as error:
-            problems.append(Problem(source, where, str(error)))
-    if problems:
-        return problems, None
+    found = _unwritten(row) or _not_taken(row, product_ids)
+    if found:
+        return [Problem(source, where, text) for text in found], None
     contact = Contact(
         organization=row["organization"],
         account=row["account"] or row["organization"],
@@ -259,12 +221,50 @@ def _contact(
         title=row["title"],
         email=row["email"],
         phone=row["phone"],
-        roles=roles,
-        products=products,
-        zone=zone,
+        roles=_split(row["roles"]),
+        products=_split(row["products"]),
+        zone=parse_zone(row["timezone"]) if row["timezone"] else None,
         line=record.first,
     )
     return [], contact
+
+
+def _unwritten(row: dict[str, str]) -> list[str]:
+    """The required columns left empty, and the characters no column may hold."""
+    found = [f"column {column} is empty; fill it in" for column in REQUIRED if not row[column]]
+    found += [
+        f"column {column} {problem}; {_fix(problem)}"
+        for column, value in row.items()
+        if (problem := bad_character(value)) is not None
+    ]
+    return found
+
+
+def _not_taken(row: dict[str, str], product_ids: frozenset[str] | None) -> list[str]:
+    """The values that are not what their column takes: an address, known roles, known
+    products (any, when ``product_ids`` is None), a time zone."""
+    found = []
+    if row["email"] and not is_email(row["email"]):
+        found.append(
+            f"'{row['email']}' is not an email address like name@example.com "
+            "(ASCII only: SendGrid cannot deliver to internationalized addresses)"
+        )
+    roles, products = _split(row["roles"]), _split(row["products"])
+    found += [
+        f"role '{role}' is unknown; use one of {', '.join(ROLES)}"
+        for role in sorted(roles - set(ROLES))
+    ]
+    known = ", ".join(sorted(product_ids or ()))
+    found += [
+        f"product '{product}' is unknown; use '*' or one of {known}"
+        for product in sorted(products - (product_ids or products) - {ALL_PRODUCTS})
+    ]
+    if row["timezone"]:
+        try:
+            parse_zone(row["timezone"])
+        except ValueError as error:
+            found.append(str(error))
+    return found
 
 
 def _fix(problem: str) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 
 from msgspec import Struct
 
-from ctmaint.model.changes import Change, Complete, Edit
+from ctmaint.model.changes import Change
+from ctmaint.model.events import Complete, Edit
 from ctmaint.model.policy import Policy
 from ctmaint.model.times import human_local, human_utc, range_ends, utc_z
 from ctmaint.model.vocabulary import ChangeKind, WindowStatus

@@ -34,9 +34,12 @@ def calendar_files(
     entries = feeds.entries(windows, policy, now)
     for stem, title, chosen in selections:
         published = feeds.feeds(
-            [entries[w.id] for w in chosen], policy, name=title, stem=stem,
+            [entries[w.id] for w in chosen],
+            policy,
+            name=title,
+            stem=stem,
             empty_updated=horizon.start,
-        )  # fmt: skip
+        )
         files[f"{stem}.rss"] = published.rss
         files[f"{stem}.atom"] = published.atom
     events = {w.id: ical.event_ics(w, policy, now) for w in windows}  # each rendered once

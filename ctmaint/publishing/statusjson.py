@@ -136,10 +136,15 @@ def page_components(
     }
     created = min((w.created_at for w in windows), default=updated, key=lambda m: m.timestamp())
     return [
-        _component(policy, product, "under_maintenance" if product in running else "operational",
-                   created, updated)
+        _component(
+            policy,
+            product,
+            "under_maintenance" if product in running else "operational",
+            created,
+            updated,
+        )
         for product in policy.products
-    ]  # fmt: skip
+    ]
 
 
 def maintenance(window: Window, policy: Policy, now: datetime) -> Json:

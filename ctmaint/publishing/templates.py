@@ -33,8 +33,10 @@ def markdown_text(text: str, indent: str = "  ") -> str:
     ``indent``, so a multi-line value stays inside the list item it was written in.
     Leading blanks are dropped: four of them would start a code block.
     """
-    lines = [_LINE_START.sub(_escape_line_start, line.lstrip().translate(_INLINE))
-             for line in text.splitlines()]  # fmt: skip
+    lines = [
+        _LINE_START.sub(_escape_line_start, line.lstrip().translate(_INLINE))
+        for line in text.splitlines()
+    ]
     return f"  \n{indent}".join(lines)
 
 

@@ -153,8 +153,9 @@ class SendPlan(Struct, frozen=True):
     @property
     def resent_in_flight(self) -> int:
         """How many rows a dead run left in flight are sent again (not those cancelled)."""
-        again = {(s.due.notice.id, r.email) for s in self.steps if isinstance(s, Deliver)
-                 for r in s.send}  # fmt: skip
+        again = {
+            (s.due.notice.id, r.email) for s in self.steps if isinstance(s, Deliver) for r in s.send
+        }
         return sum(key in again for key in self.recover)
 
 

@@ -12,19 +12,18 @@ from typing import Any
 from msgspec import Struct
 
 from ctmaint.errors import CtmaintError, Input, ScheduleError, UsageError
-from ctmaint.model import changes
-from ctmaint.model.changes import (
+from ctmaint.model import changes, checks
+from ctmaint.model.changes import Change, decode_stored
+from ctmaint.model.checks import check_author
+from ctmaint.model.events import (
     Add,
     Cancel,
-    Change,
     Complete,
     Edit,
     Extend,
     FollowUp,
     Reschedule,
     WindowEvent,
-    check_author,
-    decode_stored,
 )
 from ctmaint.model.policy import Policy
 from ctmaint.model.vocabulary import Impact, Stage
@@ -101,7 +100,7 @@ def _add(workspace: Workspace, work: Add, by: str) -> Window:
     ledger = workspace.ledger
     with ledger.transaction():
         log = decode_stored(Changes(ledger).all())
-        window_id = changes.next_unscheduled_id(workspace.policy, changes.group(log), work.start)
+        window_id = checks.next_unscheduled_id(workspace.policy, changes.group(log), work.start)
         try:
             Changes(ledger).add(window_id, work.kind, work.to_json(), workspace.now, by)
         except WindowTaken:  # cannot happen while the log is read under the write lock

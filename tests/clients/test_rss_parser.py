@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ctmaint.model.changes import Cancel, Extend, Reschedule
+from ctmaint.model.events import Cancel, Extend, Reschedule
 from ctmaint.model.windows import Window
 from ctmaint.publishing.details import details
 from ctmaint.publishing.feeds import entry_id

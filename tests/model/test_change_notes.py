@@ -19,7 +19,7 @@ import feedparser
 import pytest
 from icalendar import Calendar
 
-from ctmaint.model.changes import Cancel, Extend, Reschedule
+from ctmaint.model.events import Cancel, Extend, Reschedule
 from ctmaint.publishing.feeds import entry_id
 from ctmaint.usecases.operate import current_window
 from ctmaint.usecases.workspace import Workspace

@@ -8,19 +8,8 @@ from typing import Any
 import pytest
 
 from ctmaint.errors import ScheduleError, StateError
-from ctmaint.model.changes import (
-    Add,
-    Cancel,
-    Change,
-    Complete,
-    Edit,
-    Extend,
-    FollowUp,
-    Reschedule,
-    decode,
-    final_window,
-    rule_window,
-)
+from ctmaint.model.changes import Change, final_window, rule_window
+from ctmaint.model.events import Add, Cancel, Complete, Edit, Extend, FollowUp, Reschedule, decode
 from ctmaint.model.policy import Policy
 from ctmaint.model.vocabulary import ChangeKind, Impact
 

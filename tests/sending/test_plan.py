@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from msgspec.structs import replace
 
-from ctmaint.model.changes import Cancel, Change
+from ctmaint.model.changes import Change
 from ctmaint.model.contacts import Contact
+from ctmaint.model.events import Cancel
 from ctmaint.model.policy import Policy
 from ctmaint.model.vocabulary import DeliveryState as S
 from ctmaint.model.windows import Window, windows_between
