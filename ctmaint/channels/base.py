@@ -1,18 +1,24 @@
-"""Transports: how a rendered message reaches its recipients.
+"""Channels: how a rendered message reaches its recipients, behind one small protocol.
 
-A transport takes one message and the recipients of one audience and says, for each
+A channel takes one message and the recipients of one audience and says, for each
 recipient, what happened. It never touches the ledger: the caller records outcomes.
+A new channel is one module with a ``make(setup)`` function, and one line in
+:data:`CHANNELS`.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from msgspec import Struct
 
+from ctmaint.errors import Input, UsageError
 from ctmaint.model.notices import Recipient
+from ctmaint.model.policy import Policy
 from ctmaint.model.vocabulary import Answer
 
 if TYPE_CHECKING:  # rendering imports jinja2 and icalendar: not on a cron tick with nothing due
@@ -28,7 +34,7 @@ class Outcome(Struct, frozen=True):
     error: str | None = None
 
 
-class Transport(Protocol):
+class Channel(Protocol):
     name: str
     batch_size: int  # recipients per deliver() call
     concurrency: int  # deliver() calls at once (a killed run leaves at most these in flight)
@@ -47,3 +53,29 @@ class Transport(Protocol):
         above one, it is called from several threads at once.
         """
         ...
+
+
+class Setup(Struct, frozen=True):
+    """What a channel may need to be made: the policy (its settings for the channel) and
+    the outbox folder."""
+
+    policy: Policy
+    outbox: Path
+
+
+# Each channel, by the name the policy and `--transport` use, and the module whose
+# ``make(setup) -> Channel`` makes it (imported only when that channel is used).
+CHANNELS = {
+    "outbox": "ctmaint.channels.outbox",
+    "sendgrid": "ctmaint.channels.sendgrid",
+}
+
+
+def make_channel(name: str, setup: Setup) -> Channel:
+    """The channel ``name``, its configuration checked; it touches nothing until started."""
+    module = CHANNELS.get(name)
+    if module is None:
+        known = " or ".join(CHANNELS)
+        raise UsageError(f"'{name}' is not a transport; use {known}", about=Input.TRANSPORT)
+    channel: Channel = importlib.import_module(module).make(setup)
+    return channel

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ctmaint.channels.base import Outcome
+from ctmaint.channels.base import Outcome, Setup
 from ctmaint.errors import DeliveryError, os_reason
 from ctmaint.model.notices import Recipient
 from ctmaint.model.vocabulary import Answer
@@ -28,6 +28,11 @@ from ctmaint.publishing.files import (
 
 if TYPE_CHECKING:
     from ctmaint.channels.message import Message
+
+
+def make(setup: Setup) -> OutboxTransport:
+    """The outbox channel, writing into the setup's outbox folder."""
+    return OutboxTransport(setup.outbox)
 
 
 class OutboxTransport:

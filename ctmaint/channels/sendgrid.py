@@ -34,7 +34,7 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
 from ctmaint import clock
-from ctmaint.channels.base import Outcome
+from ctmaint.channels.base import Outcome, Setup
 from ctmaint.channels.message import CALENDAR_TYPE
 from ctmaint.errors import DeliveryError, TransportDown
 from ctmaint.model.notices import Recipient
@@ -50,6 +50,11 @@ HOST_VARIABLE = "CTMAINT_SENDGRID_HOST"
 DEFAULT_HOST = "https://api.sendgrid.com"
 MAX_PERSONALIZATIONS = 1000
 DEFAULT_SETTINGS = SendGridSettings()
+
+
+def make(setup: Setup) -> SendGridTransport:
+    """The SendGrid channel, with the policy's settings and the key from the environment."""
+    return SendGridTransport.from_environment(setup.policy.sendgrid)
 
 
 class SendGridTransport:

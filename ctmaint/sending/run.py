@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from msgspec import Struct, field
 
 from ctmaint import clock
-from ctmaint.channels.base import Outcome, Transport
+from ctmaint.channels.base import Channel, Outcome
 from ctmaint.errors import CtmaintError, DeliveryError, Input, StateError, TransportDown, os_reason
 from ctmaint.model.notices import Audience, Notice, Recipient
 from ctmaint.model.policy import Policy
@@ -63,7 +63,7 @@ class Run(Struct):
 
     policy: Policy
     deliveries: Deliveries
-    transport: Transport
+    transport: Channel
     notices_dir: Path
     now: datetime
     deadline: float

@@ -16,8 +16,8 @@ from msgspec import Struct
 
 from ctmaint import clock
 from ctmaint.channels import posts
-from ctmaint.channels.base import Transport
-from ctmaint.errors import Input, StateBusy, UsageError
+from ctmaint.channels.base import Channel, Setup, make_channel
+from ctmaint.errors import StateBusy
 from ctmaint.model.contacts import rows_left_out
 from ctmaint.model.notices import Notice
 from ctmaint.publishing.files import remove_stale_temporaries
@@ -76,7 +76,7 @@ def run(
 
 def _locked_run(
     workspace: Workspace,
-    transport: Transport,
+    transport: Channel,
     notices_dir: Path,
     progress: ProgressStart | None,
 ) -> SendReport:
@@ -153,14 +153,6 @@ def nobody_told(workspace: Workspace, notices: Sequence[Notice]) -> list[str]:
     return [f"{notice.id} reached no one: {why(notice)}" for notice in notices]
 
 
-def make_transport(name: str, workspace: Workspace, outbox: Path | None = None) -> Transport:
-    """The transport ``name``, its configuration checked; it touches nothing until started."""
-    if name == "outbox":
-        from ctmaint.channels.outbox import OutboxTransport
-
-        return OutboxTransport(workspace.outbox(outbox))
-    if name == "sendgrid":
-        from ctmaint.channels.sendgrid import SendGridTransport
-
-        return SendGridTransport.from_environment(workspace.policy.sendgrid)
-    raise UsageError(f"'{name}' is not a transport; use outbox or sendgrid", about=Input.TRANSPORT)
+def make_transport(name: str, workspace: Workspace, outbox: Path | None = None) -> Channel:
+    """The channel ``name`` for ``workspace`` (see :func:`ctmaint.channels.base.make_channel`)."""
+    return make_channel(name, Setup(workspace.policy, workspace.outbox(outbox)))
