@@ -3,7 +3,8 @@
 A channel takes one message and the recipients of one audience and says, for each
 recipient, what happened. It never touches the ledger: the caller records outcomes.
 A new channel is one module with a ``make(setup)`` function, and one line in
-:data:`CHANNELS`.
+:data:`CHANNELS`. What is posted once for everyone (the status page's posts) goes through
+the sibling protocol :class:`Publisher`: a notice in, the post made out.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from ctmaint.model.policy import Policy
 from ctmaint.model.vocabulary import Answer
 
 if TYPE_CHECKING:  # rendering imports jinja2 and icalendar: not on a cron tick with nothing due
-    from ctmaint.channels.message import Message
+    from ctmaint.channels.message import Message, Post
+    from ctmaint.model.notices import Notice
 
 
 class Outcome(Struct, frozen=True):
@@ -52,6 +54,26 @@ class Channel(Protocol):
         the caller stops the run and leaves every delivery pending. With ``concurrency``
         above one, it is called from several threads at once.
         """
+        ...
+
+
+class NotPublished(Exception):
+    """A post or an index that could not be written; the message says what and that the
+    next run tries again. Nothing else stops: the email goes out regardless."""
+
+
+class Publisher(Protocol):
+    """Where a notice is posted once for everyone rather than sent to each recipient. Like a
+    channel, it never touches the ledger: the caller records each post it returns."""
+
+    def publish(self, notice: Notice, note: str, now: datetime) -> Post:
+        """Post ``notice`` (with the change's ``note``, if any) at ``now``; NotPublished if
+        it cannot be written."""
+        ...
+
+    def publish_index(self, posts: Sequence[dict[str, str]], now: datetime) -> None:
+        """After a run that posted: the index of every post recorded, newest first;
+        NotPublished if it cannot be written."""
         ...
 
 

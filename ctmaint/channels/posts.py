@@ -26,15 +26,20 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ctmaint.channels.base import NotPublished
 from ctmaint.errors import os_reason
 from ctmaint.model.changes import Change, final_window, group
 from ctmaint.model.notices import Notice, post_path
 from ctmaint.model.policy import Policy
 from ctmaint.model.times import local_iso
 from ctmaint.model.vocabulary import Stage
-from ctmaint.publishing.files import write_atomic
+from ctmaint.publishing.files import ForeignFile, write_atomic, write_own
 from ctmaint.state.ledger import Deliveries
+
+if TYPE_CHECKING:
+    from ctmaint.channels.message import Post
 
 Row = dict[str, str]  # a post as Deliveries.posts() gives it
 
@@ -161,3 +166,37 @@ def _ordinal(post: Row) -> int:
     """2 for ``<window id>/reschedule-2``; 1 when the id's stage has no suffix."""
     suffix = post["notice"].rpartition("/")[2].removeprefix(post["stage"])
     return int(suffix[1:]) if suffix.startswith("-") and suffix[1:].isdigit() else 1
+
+
+class StatusPosts:
+    """The status page's posts: a Markdown file per notice under ``folder`` (``posts/``),
+    and ``index.json`` listing them (see :class:`~ctmaint.channels.base.Publisher`)."""
+
+    def __init__(self, folder: Path, policy: Policy) -> None:
+        self.folder, self.policy = folder, policy
+
+    def publish(self, notice: Notice, note: str, now: datetime) -> Post:
+        from ctmaint.channels.message import render_post
+
+        post = render_post(notice, self.policy, now, note)
+        try:
+            write_atomic(self.folder / post.path, post.markdown.encode())
+        except OSError as error:
+            raise NotPublished(
+                f"the status post of {notice.id} cannot be written to {self.folder} "
+                f"({os_reason(error)}); it is written on the next run"
+            ) from None
+        return post
+
+    def publish_index(self, posts: Sequence[Row], now: datetime) -> None:
+        from ctmaint.publishing.statusjson import index_json
+
+        try:
+            write_own(self.folder, "index.json", index_json(self.policy, posts, now))
+        except ForeignFile as error:
+            raise NotPublished(f"the status index was not written: {error}") from None
+        except OSError as error:
+            raise NotPublished(
+                f"the status index cannot be written to {self.folder} ({os_reason(error)}); "
+                "`ctmaint build` writes it too"
+            ) from None

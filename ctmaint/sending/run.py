@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING
 from msgspec import Struct, field
 
 from ctmaint import clock
-from ctmaint.channels.base import Channel, Outcome
+from ctmaint.channels.base import Channel, NotPublished, Outcome, Publisher
 from ctmaint.errors import CtmaintError, DeliveryError, Input, StateError, TransportDown, os_reason
 from ctmaint.model.notices import Audience, Notice, Recipient
 from ctmaint.model.policy import Policy
 from ctmaint.model.times import utc_z
 from ctmaint.model.vocabulary import Answer, DeliveryState
-from ctmaint.publishing.files import ForeignFile, write_atomic, write_own
 from ctmaint.sending.plan import EPOCH_KEY, LAST_SEND_KEY, Deliver, Due, Expire, SendPlan
 from ctmaint.sending.report import SendReport, grace
 from ctmaint.state.ledger import Deliveries, LedgerNotice, PostRow
@@ -64,7 +63,7 @@ class Run(Struct):
     policy: Policy
     deliveries: Deliveries
     transport: Channel
-    notices_dir: Path
+    publisher: Publisher
     now: datetime
     deadline: float
     progress: Callable[[int], None] = _no_progress
@@ -315,46 +314,28 @@ def _record(run: Run, notice: Notice, outcomes: list[Outcome]) -> None:
 
 
 def _post(run: Run, due: Due) -> None:
-    """Write the notice's status post and record it; if it cannot be written, say so and
-    leave it for the next run (the email goes out regardless)."""
-    from ctmaint.channels.message import render_post
-
-    notice, notices_dir = due.notice, run.notices_dir
-    post = render_post(notice, run.policy, run.now, due.note)
+    """Post the notice and record the post; if it cannot be written, say so and leave it
+    for the next run (the email goes out regardless)."""
+    notice = due.notice
     try:
-        write_atomic(notices_dir / post.path, post.markdown.encode())
-    except OSError as error:
+        post = run.publisher.publish(notice, due.note, run.now)
+    except NotPublished as error:
         run.report.failed += 1
-        run.report.failures.append(
-            f"the status post of {notice.id} cannot be written to {notices_dir} "
-            f"({os_reason(error)}); it is written on the next run"
-        )
+        run.report.failures.append(str(error))
         return
-    run.deliveries.add_post(
-        PostRow(
-            notice.id, notice.window.id, notice.stage, post.status, post.title, post.path, run.now
-        )
-    )
+    window_id, stage = notice.window.id, notice.stage
+    row = PostRow(notice.id, window_id, stage, post.status, post.title, post.path, run.now)
+    run.deliveries.add_post(row)
     run.report.posts += 1
 
 
 def _write_index(run: Run) -> None:
-    """notices/index.json from the ledger's posts, newest first (called after a post)."""
-    from ctmaint.publishing.statusjson import index_json
-
-    notices_dir, report = run.notices_dir, run.report
+    """The index of every post recorded, newest first (called after a post)."""
     try:
-        index = index_json(run.policy, run.deliveries.posts(), run.now)
-        write_own(notices_dir, "index.json", index)
-    except ForeignFile as error:
-        report.failed += 1
-        report.failures.append(f"the status index was not written: {error}")
-    except OSError as error:
-        report.failed += 1
-        report.failures.append(
-            f"the status index cannot be written to {notices_dir} ({os_reason(error)}); "
-            "`ctmaint build` writes it too"
-        )
+        run.publisher.publish_index(run.deliveries.posts(), run.now)
+    except NotPublished as error:
+        run.report.failed += 1
+        run.report.failures.append(str(error))
 
 
 @contextmanager

@@ -97,7 +97,8 @@ def _locked_run(
             policy, ledger, windows, workspace.changes, workspace.contacts, now
         )
         deadline = clock.monotonic() + policy.send.time_budget.total_seconds()
-        context = Run(policy, Deliveries(ledger), transport, notices_dir, now, deadline)
+        board = posts.StatusPosts(notices_dir, policy)
+        context = Run(policy, Deliveries(ledger), transport, board, now, deadline)
         context.still_held = held
         if progress is not None and decided.deliveries:
             context.progress = progress(decided.deliveries)
