@@ -1,7 +1,7 @@
 """The command line: a thin Typer layer over the use cases (:mod:`ctmaint.usecases`).
 
 This is the single error boundary: a :class:`CtmaintError` becomes one line on stderr and
-its exit code; usage errors exit 2. Heavy libraries are imported by the services that
+its exit code; usage errors exit 2. Heavy libraries are imported by the use cases that
 need them, so a cron tick with nothing to do starts fast.
 """
 

@@ -273,9 +273,9 @@ def migrate_state(
 
     Hosts that share that database then send each notice once between them.
     """
-    from ctmaint.usecases import services
+    from ctmaint.usecases import migrate_state as moving
 
-    counts = services.migrate_state(workspace_of(ctx), to)
+    counts = moving.migrate_state(workspace_of(ctx), to)
     nouns = {
         "changes": ("change", "changes"),
         "deliveries": ("delivery", "deliveries"),
@@ -283,7 +283,7 @@ def migrate_state(
         "settings": ("setting", "settings"),
     }
     copied = ", ".join(plural(n, *nouns[what]) for what, n in counts.items())
-    typer.echo(f"copied {copied}; use --state {services.masked_state(to)} from now on")
+    typer.echo(f"copied {copied}; use --state {moving.masked_state(to)} from now on")
 
 
 def _read_notes(file: Path) -> str:

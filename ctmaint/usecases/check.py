@@ -44,7 +44,7 @@ from ctmaint.usecases.workspace import (
 
 if TYPE_CHECKING:  # reports are built by `notices` and `history`, not on a cron tick
     pass
-from ctmaint.usecases.services import masked_state
+from ctmaint.usecases.migrate_state import masked_state
 from ctmaint.usecases.workspace import Workspace
 
 
