@@ -15,18 +15,17 @@ next line. Line numbers are the file's physical lines (CRLF, LF or CR ends one).
 
 from __future__ import annotations
 
-import csv
-import functools
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from msgspec import Struct
 
 from ctmaint.errors import ContactsError, Problem
+from ctmaint.model.csvrows import Row, csv_rows, fix_for, split_list
 from ctmaint.model.text import bad_character
 from ctmaint.model.times import parse_zone
 
@@ -115,7 +114,7 @@ def split_contacts(
     reading goes on at the next line, so one bad quote never swallows the rows after it.
     Problems name physical lines (a row that spans lines: its first and last).
     """
-    rows = _rows(io.StringIO(text.removeprefix("\ufeff"), newline="").readlines())
+    rows = csv_rows(io.StringIO(text.removeprefix("\ufeff"), newline="").readlines())
     header = next(rows, None)
     if header is None or tuple(c.strip().lower() for c in header.cells) != COLUMNS:
         raise ContactsError(
@@ -141,69 +140,8 @@ def rows_left_out(problems: Iterable[Problem]) -> int:
     return len({(problem.file, problem.where) for problem in problems})
 
 
-class _Row(NamedTuple):
-    """One CSV row: its first and last physical line (1-based), and its cells or, when it
-    cannot be read, why."""
-
-    first: int
-    last: int
-    cells: list[str]
-    unreadable: str = ""
-
-    @property
-    def where(self) -> str:
-        return (
-            f"line {self.first}" if self.first == self.last else f"lines {self.first}-{self.last}"
-        )
-
-
-def _rows(lines: list[str]) -> Iterator[_Row]:
-    """The rows of ``lines`` (each with its line ending), read as strict CSV.
-
-    No field may hold a line break, so a row never spans lines: a quote that does not close
-    on its own line makes that line an unreadable row, and reading starts again at the line
-    after it (a second stray quote further down cannot pair with it and swallow the good
-    rows between).
-    """
-    start = 0
-    while start < len(lines):
-        reader = csv.reader(map(lines.__getitem__, range(start, len(lines))), strict=True)
-        first = start  # the index of the line the next row begins on
-        try:
-            for cells in reader:
-                last = start + reader.line_num - 1
-                if last > first:
-                    break  # a quote that swallowed the lines below it
-                yield _Row(first + 1, last + 1, cells)
-                first = last + 1
-            else:
-                return
-        except csv.Error as error:
-            if start + reader.line_num - 1 == first:  # a row of one line
-                yield _Row(first + 1, first + 1, [], _why(str(error)))
-                start = first + 1
-                continue
-        yield _Row(first + 1, first + 1, [], _why("unexpected end of data"))
-        start = first + 1
-
-
-_QUOTING = 'put the whole field in quotes and write each " inside it as ""'
-
-
-def _why(error: str) -> str:
-    """The csv module's complaint about a row, as the operator would fix it."""
-    if error == "unexpected end of data":
-        return 'a quote (") opens a field and does not close on this line; close it there'
-
-    if error.startswith("',' expected after"):
-        return 'text follows the quote (") that closes a field; ' + _QUOTING
-    if error.startswith("field larger than field limit"):
-        return f"a field is longer than {csv.field_size_limit()} characters"
-    return error
-
-
 def _contact(
-    record: _Row, source: str, product_ids: frozenset[str] | None
+    record: Row, source: str, product_ids: frozenset[str] | None
 ) -> tuple[list[Problem], Contact | None]:
     """The contact of one row, or the problems that keep it out: first what is missing or
     unprintable, then (if none) every value that is not what its column takes."""
@@ -221,8 +159,8 @@ def _contact(
         title=row["title"],
         email=row["email"],
         phone=row["phone"],
-        roles=_split(row["roles"]),
-        products=_split(row["products"]),
+        roles=split_list(row["roles"]),
+        products=split_list(row["products"]),
         zone=parse_zone(row["timezone"]) if row["timezone"] else None,
         line=record.first,
     )
@@ -233,7 +171,7 @@ def _unwritten(row: dict[str, str]) -> list[str]:
     """The required columns left empty, and the characters no column may hold."""
     found = [f"column {column} is empty; fill it in" for column in REQUIRED if not row[column]]
     found += [
-        f"column {column} {problem}; {_fix(problem)}"
+        f"column {column} {problem}; {fix_for(problem)}"
         for column, value in row.items()
         if (problem := bad_character(value)) is not None
     ]
@@ -249,7 +187,7 @@ def _not_taken(row: dict[str, str], product_ids: frozenset[str] | None) -> list[
             f"'{row['email']}' is not an email address like name@example.com "
             "(ASCII only: SendGrid cannot deliver to internationalized addresses)"
         )
-    roles, products = _split(row["roles"]), _split(row["products"])
+    roles, products = split_list(row["roles"]), split_list(row["products"])
     found += [
         f"role '{role}' is unknown; use one of {', '.join(ROLES)}"
         for role in sorted(roles - set(ROLES))
@@ -265,12 +203,3 @@ def _not_taken(row: dict[str, str], product_ids: frozenset[str] | None) -> list[
         except ValueError as error:
             found.append(str(error))
     return found
-
-
-def _fix(problem: str) -> str:
-    return "write it on one line" if "line break" in problem else "remove it"
-
-
-@functools.lru_cache(maxsize=1024)  # a few role and product lists repeat on every row
-def _split(cell: str) -> frozenset[str]:
-    return frozenset(part.strip().lower() for part in cell.split(";") if part.strip())

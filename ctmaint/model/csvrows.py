@@ -1,0 +1,79 @@
+"""Reading a CSV file of ours (contacts.csv, subscriptions.csv) one row per line, so that one
+stray quote never swallows the rows below it, and the small helpers their cells share."""
+
+from __future__ import annotations
+
+import csv
+import functools
+from collections.abc import Iterator
+from typing import NamedTuple
+
+
+class Row(NamedTuple):
+    """One CSV row: its first and last physical line (1-based), and its cells or, when it
+    cannot be read, why."""
+
+    first: int
+    last: int
+    cells: list[str]
+    unreadable: str = ""
+
+    @property
+    def where(self) -> str:
+        return (
+            f"line {self.first}" if self.first == self.last else f"lines {self.first}-{self.last}"
+        )
+
+
+def csv_rows(lines: list[str]) -> Iterator[Row]:
+    """The rows of ``lines`` (each with its line ending), read as strict CSV.
+
+    No field may hold a line break, so a row never spans lines: a quote that does not close
+    on its own line makes that line an unreadable row, and reading starts again at the line
+    after it (a second stray quote further down cannot pair with it and swallow the good
+    rows between).
+    """
+    start = 0
+    while start < len(lines):
+        reader = csv.reader(map(lines.__getitem__, range(start, len(lines))), strict=True)
+        first = start  # the index of the line the next row begins on
+        try:
+            for cells in reader:
+                last = start + reader.line_num - 1
+                if last > first:
+                    break  # a quote that swallowed the lines below it
+                yield Row(first + 1, last + 1, cells)
+                first = last + 1
+            else:
+                return
+        except csv.Error as error:
+            if start + reader.line_num - 1 == first:  # a row of one line
+                yield Row(first + 1, first + 1, [], _why(str(error)))
+                start = first + 1
+                continue
+        yield Row(first + 1, first + 1, [], _why("unexpected end of data"))
+        start = first + 1
+
+
+_QUOTING = 'put the whole field in quotes and write each " inside it as ""'
+
+
+def _why(error: str) -> str:
+    """The csv module's complaint about a row, as the operator would fix it."""
+    if error == "unexpected end of data":
+        return 'a quote (") opens a field and does not close on this line; close it there'
+
+    if error.startswith("',' expected after"):
+        return 'text follows the quote (") that closes a field; ' + _QUOTING
+    if error.startswith("field larger than field limit"):
+        return f"a field is longer than {csv.field_size_limit()} characters"
+    return error
+
+
+def fix_for(problem: str) -> str:
+    return "write it on one line" if "line break" in problem else "remove it"
+
+
+@functools.lru_cache(maxsize=1024)  # a few role and product lists repeat on every row
+def split_list(cell: str) -> frozenset[str]:
+    return frozenset(part.strip().lower() for part in cell.split(";") if part.strip())
