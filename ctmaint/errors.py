@@ -92,6 +92,10 @@ class ContactsError(InvalidInputError):
     """contacts.csv is invalid."""
 
 
+class SubscriptionsError(InvalidInputError):
+    """subscriptions.csv is invalid, or others can read it."""
+
+
 class ScheduleError(CtmaintError):
     """An operator change does not fit the schedule (unknown id, end before start...)."""
 

@@ -1,0 +1,216 @@
+"""subscriptions.csv: the chat channels and webhooks that hear of maintenance, one row each.
+
+``organization,account,channel,target,products,timezone,secret``: ``channel`` is ``teams``,
+``slack`` or ``webhook``; ``target`` the https URL to post to; ``products`` ``;``-separated
+ids or ``*``; ``timezone`` an optional IANA zone; ``secret`` only for ``webhook``, in Standard
+Webhooks form ``whsec_<base64>``. Its URLs and secrets are credentials: the file must be
+readable by its owner only, and no message here shows more of a URL than its host, nor any
+of a secret. Rows are read as contacts.csv's are (:mod:`ctmaint.model.csvrows`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import ipaddress
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from msgspec import Struct
+
+from ctmaint.errors import Problem, SubscriptionsError
+from ctmaint.model.csvrows import Row, csv_rows, fix_for, split_list
+from ctmaint.model.text import bad_character
+from ctmaint.model.times import parse_zone
+
+COLUMNS = ("organization", "account", "channel", "target", "products", "timezone", "secret")
+REQUIRED = ("organization", "channel", "target", "products")
+CHANNELS = ("teams", "slack", "webhook")
+ALL_PRODUCTS = "*"
+SECRET_PREFIX = "whsec_"
+_LOOPBACK_NAMES = ("localhost",)
+
+
+class Subscription(Struct, frozen=True):
+    """One row of subscriptions.csv, checked: where a channel posts, and about what."""
+
+    organization: str
+    account: str
+    channel: str
+    target: str
+    products: frozenset[str]
+    zone: ZoneInfo | None
+    secret: str
+    line: int
+
+    @property
+    def host(self) -> str:
+        """All of the target that output may show."""
+        return urlsplit(self.target).hostname or ""
+
+    def uses(self, products: Iterable[str]) -> bool:
+        """Whether a window affecting ``products`` concerns this subscription."""
+        return ALL_PRODUCTS in self.products or not self.products.isdisjoint(products)
+
+
+def read_subscriptions(
+    path: Path, product_ids: Iterable[str] | None
+) -> tuple[list[Subscription], list[Problem]]:
+    """The good rows of ``path`` and a problem for each bad one; a missing file means no
+    subscriptions. A file that others can read, that cannot be read at all or has the wrong
+    header raises SubscriptionsError. ``product_ids`` None: the products are not known (the
+    policy is broken), so product names are not checked."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8-sig") if stat.S_ISREG(mode) else None
+    except FileNotFoundError:
+        return [], []
+    except (OSError, UnicodeError) as error:
+        reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or error
+        raise SubscriptionsError([Problem(str(path), "", f"cannot be read ({reason})")]) from None
+    if text is None:
+        raise SubscriptionsError([Problem(str(path), "", "is not a file")])
+    if mode & 0o077:
+        raise SubscriptionsError(
+            [
+                Problem(
+                    str(path),
+                    "",
+                    f"can be read by others (mode {stat.S_IMODE(mode):o}); its URLs and secrets "
+                    "are credentials: make it readable by its owner only (chmod 600)",
+                )
+            ]
+        )
+    known = None if product_ids is None else frozenset(product_ids)
+    return split_subscriptions(text, str(path), known)
+
+
+def split_subscriptions(
+    text: str, source: str, product_ids: frozenset[str] | None
+) -> tuple[list[Subscription], list[Problem]]:
+    """The subscriptions of ``text`` and the problems of its bad rows, one row per line."""
+    rows = csv_rows(io.StringIO(text.removeprefix("\ufeff"), newline="").readlines())
+    header = next(rows, None)
+    if header is None or tuple(c.strip().lower() for c in header.cells) != COLUMNS:
+        raise SubscriptionsError(
+            [Problem(source, "line 1", f"the header must be exactly: {','.join(COLUMNS)}")]
+        )
+    problems: list[Problem] = []
+    found: list[Subscription] = []
+    for row in rows:
+        if row.unreadable:
+            problems.append(Problem(source, row.where, f"cannot be read: {row.unreadable}"))
+        elif any(cell.strip() for cell in row.cells):
+            said, subscription = _subscription(row, source, product_ids)
+            problems += said
+            found += [subscription] if subscription is not None else []
+    return found, problems
+
+
+def _subscription(
+    record: Row, source: str, product_ids: frozenset[str] | None
+) -> tuple[list[Problem], Subscription | None]:
+    """The subscription of one row, or the problems that keep it out."""
+    cells, where = record.cells, record.where
+    if len(cells) != len(COLUMNS):
+        return [Problem(source, where, f"has {len(cells)} fields; expected {len(COLUMNS)}")], None
+    row = dict(zip(COLUMNS, (cell.strip() for cell in cells), strict=True))
+    said = _unwritten(row) or _not_taken(row, product_ids)
+    if said:
+        return [Problem(source, where, text) for text in said], None
+    subscription = Subscription(
+        organization=row["organization"],
+        account=row["account"] or row["organization"],
+        channel=row["channel"].lower(),
+        target=row["target"],
+        products=split_list(row["products"]),
+        zone=parse_zone(row["timezone"]) if row["timezone"] else None,
+        secret=row["secret"],
+        line=record.first,
+    )
+    return [], subscription
+
+
+def _unwritten(row: dict[str, str]) -> list[str]:
+    """The required columns left empty, and the characters no column may hold."""
+    found = [f"column {column} is empty; fill it in" for column in REQUIRED if not row[column]]
+    found += [
+        f"column {column} {problem}; {fix_for(problem)}"
+        for column, value in row.items()
+        if (problem := bad_character(value)) is not None
+    ]
+    return found
+
+
+def _not_taken(row: dict[str, str], product_ids: frozenset[str] | None) -> list[str]:
+    """The values that are not what their column takes (never echoing a URL or a secret)."""
+    channel = row["channel"].lower()
+    found = []
+    if channel not in CHANNELS:
+        found.append(f"channel '{row['channel']}' is unknown; use one of {', '.join(CHANNELS)}")
+    found += _target_problems(row["target"])
+    products = split_list(row["products"])
+    known = ", ".join(sorted(product_ids or ()))
+    found += [
+        f"product '{product}' is unknown; use '*' or one of {known}"
+        for product in sorted(products - (product_ids or products) - {ALL_PRODUCTS})
+    ]
+    if row["timezone"]:
+        try:
+            parse_zone(row["timezone"])
+        except ValueError as error:
+            found.append(str(error))
+    return found + _secret_problems(channel, row["secret"])
+
+
+def _target_problems(target: str) -> list[str]:
+    """Why ``target`` is no URL to post to: https with a host, or http on this machine (for
+    tests); without a user or password in it. The URL itself is never shown."""
+    try:
+        parts = urlsplit(target)
+        host = parts.hostname or ""
+    except ValueError:
+        return ["column target is not a URL; give the https URL to post to"]
+    if not host:
+        return ["column target is not a URL with a host; give the https URL to post to"]
+    if parts.username is not None or parts.password is not None:
+        return [f"column target (host {host}) holds a user or password; give the URL without"]
+    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host)):
+        return []
+    return [f"column target (host {host}) is not an https URL; give the https URL to post to"]
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _secret_problems(channel: str, secret: str) -> list[str]:
+    """A webhook needs a Standard Webhooks secret; no other channel takes one."""
+    if channel != "webhook":
+        return (
+            [f"column secret is for webhooks only; leave it empty for {channel}"] if secret else []
+        )
+    if not secret:
+        return [
+            "column secret is empty; a webhook needs one: whsec_ and base64 of 24 bytes or more"
+        ]
+    if not secret.startswith(SECRET_PREFIX):
+        return ["column secret does not start with whsec_; give a Standard Webhooks secret"]
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except binascii.Error:
+        return ["column secret is not base64 after whsec_; give a Standard Webhooks secret"]
+    if len(key) < 24:
+        return [
+            f"column secret is {len(key)} bytes long; give at least 24 (openssl rand -base64 32)"
+        ]
+    return []
