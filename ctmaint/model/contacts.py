@@ -25,8 +25,14 @@ from zoneinfo import ZoneInfo
 from msgspec import Struct
 
 from ctmaint.errors import ContactsError, Problem
-from ctmaint.model.csvrows import Row, csv_rows, fix_for, split_list
-from ctmaint.model.text import bad_character
+from ctmaint.model.csvrows import (
+    Row,
+    csv_rows,
+    split_list,
+    unknown_products,
+    unwritten,
+    zone_problems,
+)
 from ctmaint.model.times import parse_zone
 
 COLUMNS = (
@@ -35,7 +41,6 @@ COLUMNS = (
 REQUIRED = ("organization", "name", "email", "roles", "products")
 ROLES = ("primary", "secondary", "technical", "master-case", "maintenance", "escalation", "billing")
 NOTIFY_ROLE = "maintenance"
-ALL_PRODUCTS = "*"
 # Deliberately simple: one @, a dotted domain, and only the ASCII that RFC 5321 allows in an
 # unquoted local part: SendGrid does not deliver to internationalized (SMTPUTF8) addresses,
 # so `check` refuses them rather than `send` failing on them. SendGrid is the final judge.
@@ -149,7 +154,7 @@ def _contact(
     if len(cells) != len(COLUMNS):
         return [Problem(source, where, f"has {len(cells)} fields; expected {len(COLUMNS)}")], None
     row = dict(zip(COLUMNS, (cell.strip() for cell in cells), strict=True))
-    found = _unwritten(row) or _not_taken(row, product_ids)
+    found = unwritten(row, REQUIRED) or _not_taken(row, product_ids)
     if found:
         return [Problem(source, where, text) for text in found], None
     contact = Contact(
@@ -167,17 +172,6 @@ def _contact(
     return [], contact
 
 
-def _unwritten(row: dict[str, str]) -> list[str]:
-    """The required columns left empty, and the characters no column may hold."""
-    found = [f"column {column} is empty; fill it in" for column in REQUIRED if not row[column]]
-    found += [
-        f"column {column} {problem}; {fix_for(problem)}"
-        for column, value in row.items()
-        if (problem := bad_character(value)) is not None
-    ]
-    return found
-
-
 def _not_taken(row: dict[str, str], product_ids: frozenset[str] | None) -> list[str]:
     """The values that are not what their column takes: an address, known roles, known
     products (any, when ``product_ids`` is None), a time zone."""
@@ -192,14 +186,6 @@ def _not_taken(row: dict[str, str], product_ids: frozenset[str] | None) -> list[
         f"role '{role}' is unknown; use one of {', '.join(ROLES)}"
         for role in sorted(roles - set(ROLES))
     ]
-    known = ", ".join(sorted(product_ids or ()))
-    found += [
-        f"product '{product}' is unknown; use '*' or one of {known}"
-        for product in sorted(products - (product_ids or products) - {ALL_PRODUCTS})
-    ]
-    if row["timezone"]:
-        try:
-            parse_zone(row["timezone"])
-        except ValueError as error:
-            found.append(str(error))
+    found += unknown_products(products, product_ids)
+    found += zone_problems(row["timezone"])
     return found

@@ -8,6 +8,11 @@ import functools
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from ctmaint.model.text import bad_character
+from ctmaint.model.times import parse_zone
+
+ALL_PRODUCTS = "*"  # in a products column: every product
+
 
 class Row(NamedTuple):
     """One CSV row: its first and last physical line (1-based), and its cells or, when it
@@ -77,3 +82,36 @@ def fix_for(problem: str) -> str:
 @functools.lru_cache(maxsize=1024)  # a few role and product lists repeat on every row
 def split_list(cell: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in cell.split(";") if part.strip())
+
+
+def unwritten(row: dict[str, str], required: tuple[str, ...]) -> list[str]:
+    """The ``required`` columns of ``row`` left empty, and the characters no column may
+    hold (a line break, a control character)."""
+    found = [f"column {column} is empty; fill it in" for column in required if not row[column]]
+    found += [
+        f"column {column} {problem}; {fix_for(problem)}"
+        for column, value in row.items()
+        if (problem := bad_character(value)) is not None
+    ]
+    return found
+
+
+def unknown_products(products: frozenset[str], product_ids: frozenset[str] | None) -> list[str]:
+    """A problem for each of ``products`` that is neither ``*`` nor a known id (none when the
+    ids are not known: the policy is broken)."""
+    known = ", ".join(sorted(product_ids or ()))
+    return [
+        f"product '{product}' is unknown; use '*' or one of {known}"
+        for product in sorted(products - (product_ids or products) - {ALL_PRODUCTS})
+    ]
+
+
+def zone_problems(text: str) -> list[str]:
+    """Why ``text`` (empty: no zone) is not an IANA time zone, if it is not."""
+    if not text:
+        return []
+    try:
+        parse_zone(text)
+    except ValueError as error:
+        return [str(error)]
+    return []

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from msgspec import Struct
 
-from ctmaint.model.contacts import ALL_PRODUCTS, NOTIFY_ROLE, Contact
+from ctmaint.model.contacts import NOTIFY_ROLE, Contact
+from ctmaint.model.csvrows import ALL_PRODUCTS
 from ctmaint.model.policy import LeadStage, Policy
 from ctmaint.model.times import at_local
 from ctmaint.model.vocabulary import Stage, WindowStatus

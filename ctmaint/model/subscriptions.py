@@ -23,14 +23,20 @@ from zoneinfo import ZoneInfo
 from msgspec import Struct
 
 from ctmaint.errors import Problem, SubscriptionsError
-from ctmaint.model.csvrows import Row, csv_rows, fix_for, split_list
-from ctmaint.model.text import bad_character
+from ctmaint.model.csvrows import (
+    ALL_PRODUCTS,
+    Row,
+    csv_rows,
+    split_list,
+    unknown_products,
+    unwritten,
+    zone_problems,
+)
 from ctmaint.model.times import parse_zone
 
 COLUMNS = ("organization", "account", "channel", "target", "products", "timezone", "secret")
 REQUIRED = ("organization", "channel", "target", "products")
 CHANNELS = ("teams", "slack", "webhook")
-ALL_PRODUCTS = "*"
 SECRET_PREFIX = "whsec_"
 _LOOPBACK_NAMES = ("localhost",)
 
@@ -119,7 +125,7 @@ def _subscription(
     if len(cells) != len(COLUMNS):
         return [Problem(source, where, f"has {len(cells)} fields; expected {len(COLUMNS)}")], None
     row = dict(zip(COLUMNS, (cell.strip() for cell in cells), strict=True))
-    said = _unwritten(row) or _not_taken(row, product_ids)
+    said = unwritten(row, REQUIRED) or _not_taken(row, product_ids)
     if said:
         return [Problem(source, where, text) for text in said], None
     subscription = Subscription(
@@ -135,17 +141,6 @@ def _subscription(
     return [], subscription
 
 
-def _unwritten(row: dict[str, str]) -> list[str]:
-    """The required columns left empty, and the characters no column may hold."""
-    found = [f"column {column} is empty; fill it in" for column in REQUIRED if not row[column]]
-    found += [
-        f"column {column} {problem}; {fix_for(problem)}"
-        for column, value in row.items()
-        if (problem := bad_character(value)) is not None
-    ]
-    return found
-
-
 def _not_taken(row: dict[str, str], product_ids: frozenset[str] | None) -> list[str]:
     """The values that are not what their column takes (never echoing a URL or a secret)."""
     channel = row["channel"].lower()
@@ -153,17 +148,8 @@ def _not_taken(row: dict[str, str], product_ids: frozenset[str] | None) -> list[
     if channel not in CHANNELS:
         found.append(f"channel '{row['channel']}' is unknown; use one of {', '.join(CHANNELS)}")
     found += _target_problems(row["target"])
-    products = split_list(row["products"])
-    known = ", ".join(sorted(product_ids or ()))
-    found += [
-        f"product '{product}' is unknown; use '*' or one of {known}"
-        for product in sorted(products - (product_ids or products) - {ALL_PRODUCTS})
-    ]
-    if row["timezone"]:
-        try:
-            parse_zone(row["timezone"])
-        except ValueError as error:
-            found.append(str(error))
+    found += unknown_products(split_list(row["products"]), product_ids)
+    found += zone_problems(row["timezone"])
     return found + _secret_problems(channel, row["secret"])
 
 
