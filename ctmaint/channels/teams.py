@@ -3,13 +3,14 @@ Workflows ("when a Teams webhook request is received") and incoming webhooks acc
 
 The card is version 1.5, the latest Teams renders. It states the title, the four details
 (times in the provider's zone and UTC, and the subscription's zone when it differs; the
-products; the impact; the work and why), and links to the window's page. TextBlock text
-is a Markdown subset, so operator text is escaped: a summary cannot make a link or a list.
+products; the impact; the work and why), and links to the window's page. Every text is a
+``TextRun`` of a ``RichTextBlock``, which Adaptive Cards never read as Markdown (a TextBlock
+or a FactSet would): a summary cannot make a link, a list or bold text, and needs no
+escaping that a host might show.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,12 +22,6 @@ from ctmaint.publishing.details import details
 
 CARD_VERSION = "1.5"
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<&])")
-
-
-def escaped(text: str) -> str:
-    """``text`` shown as written in a TextBlock: every Markdown character escaped."""
-    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def envelope(card: dict[str, Any]) -> dict[str, Any]:
@@ -40,21 +35,20 @@ def card(notice: Notice, policy: Policy, now: datetime, zone: ZoneInfo | None) -
     window, provider = notice.window, policy.provider
     prefix, lead = stage_text(notice, now)
     said = details(window, policy, zone)
-    facts = [{"title": "When", "value": said.when[0]}]
-    facts += [{"title": "", "value": line} for line in said.when[1:]]
-    facts += [
-        {"title": "Products", "value": said.products},
-        {"title": "Impact", "value": said.impact},
+    body = [
+        _runs((f"{prefix}: {window.title}", "Bolder")),
+        _runs((lead.format(title=window.title, provider=provider.name), "Default")),
     ]
-    body: list[dict[str, Any]] = [
-        _text(f"{prefix}: {window.title}", weight="Bolder", size="Medium"),
-        _text(lead.format(title=window.title, provider=provider.name)),
-        {"type": "FactSet", "facts": [_fact(f) for f in facts]},
-        _text(f"Work: {said.description}"),
-        _text(f"Why: {said.justification}"),
+    labelled = zip(["When: ", *([""] * (len(said.when) - 1))], said.when, strict=True)
+    body += [_runs((label, "Bolder"), (line, "Default")) for label, line in labelled]
+    body += [
+        _runs(("Products: ", "Bolder"), (said.products, "Default")),
+        _runs(("Impact: ", "Bolder"), (said.impact, "Default")),
+        _runs(("Work: ", "Bolder"), (said.description, "Default")),
+        _runs(("Why: ", "Bolder"), (said.justification, "Default")),
     ]
     if notice.note:
-        body.append(_text(notice.note))
+        body.append(_runs((notice.note, "Default")))
     made: dict[str, Any] = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -67,9 +61,7 @@ def card(notice: Notice, policy: Policy, now: datetime, zone: ZoneInfo | None) -
     return made
 
 
-def _text(text: str, **style: str) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": escaped(text), "wrap": True, **style}
-
-
-def _fact(fact: dict[str, str]) -> dict[str, str]:
-    return {"title": escaped(fact["title"]), "value": escaped(fact["value"])}
+def _runs(*runs: tuple[str, str]) -> dict[str, Any]:
+    """A RichTextBlock of ``(text, weight)`` runs; runs with no text are left out."""
+    inlines = [{"type": "TextRun", "text": text, "weight": weight} for text, weight in runs if text]
+    return {"type": "RichTextBlock", "inlines": inlines}
