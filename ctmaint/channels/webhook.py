@@ -1,0 +1,132 @@
+"""Signed webhooks: a notice as the JSON body Statuspage sends for an incident (``meta``,
+``page``, ``incident`` with its ``incident_updates`` and ``components``), so that receivers
+already built for Statuspage read it; it is signed per Standard Webhooks
+(:mod:`ctmaint.channels.signing`).
+
+A window is the incident (its id the window id, scheduled for its start and until its end)
+and each notice one update of it (its id the notice id). Products are the components.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ctmaint.channels.message import stage_text
+from ctmaint.model.notices import Notice
+from ctmaint.model.policy import Policy
+from ctmaint.model.vocabulary import WindowStatus
+from ctmaint.publishing.details import details
+
+DOCUMENTATION = "https://www.standardwebhooks.com"
+# A window's status as Statuspage names a scheduled maintenance's.
+INCIDENT_STATUS = {
+    WindowStatus.SCHEDULED: "scheduled",
+    WindowStatus.IN_PROGRESS: "in_progress",
+    WindowStatus.COMPLETED: "completed",
+    WindowStatus.CANCELLED: "completed",  # Statuspage has no cancelled maintenance
+}
+COMPONENT_STATUS = {WindowStatus.IN_PROGRESS: "under_maintenance"}
+
+
+def body(notice: Notice, policy: Policy, now: datetime) -> dict[str, Any]:
+    """The webhook body of ``notice`` sent at ``now``."""
+    window, provider = notice.window, policy.provider
+    page_id = provider.domain
+    status = notice.status_at(now)
+    stamp = _z(now)
+    prefix, lead = stage_text(notice, now)
+    text = "\n".join(
+        [lead.format(title=window.title, provider=provider.name), *details(window, policy).lines()]
+        + ([notice.note] if notice.note else [])
+    )
+    components = [
+        {"code": pid, "name": name, "old_status": "operational", "new_status": _component(status)}
+        for pid, name in _products(window.products, policy)
+    ]
+    update = {
+        "status": INCIDENT_STATUS[status],
+        "body": text,
+        "created_at": stamp,
+        "wants_twitter_update": False,
+        "twitter_updated_at": None,
+        "updated_at": stamp,
+        "display_at": stamp,
+        "affected_components": components,
+        "custom_tweet": None,
+        "deliver_notifications": True,
+        "id": notice.id,
+        "incident_id": window.id,
+    }
+    incident = {
+        "name": f"{prefix}: {window.title}",
+        "status": INCIDENT_STATUS[status],
+        "created_at": _z(window.created_at),
+        "updated_at": stamp,
+        "monitoring_at": None,
+        "resolved_at": _z(window.end) if status is WindowStatus.COMPLETED else None,
+        "impact": "maintenance",
+        "shortlink": _page(policy, window.id),
+        "postmortem_ignored": True,
+        "postmortem_body": None,
+        "postmortem_body_last_updated_at": None,
+        "postmortem_published_at": None,
+        "postmortem_notified_subscribers": False,
+        "postmortem_notified_twitter": False,
+        "backfilled": False,
+        "scheduled_for": _z(window.start),
+        "scheduled_until": _z(window.end),
+        "scheduled_remind_prior": False,
+        "scheduled_reminded_at": None,
+        "impact_override": None,
+        "scheduled_auto_in_progress": True,
+        "scheduled_auto_completed": True,
+        "id": window.id,
+        "page_id": page_id,
+        "incident_updates": [update],
+        "components": [
+            _component_of(pid, name, i, status, page_id, window.created_at)
+            for i, (pid, name) in enumerate(_products(window.products, policy))
+        ],
+    }
+    meta = {"unsubscribe": "", "documentation": DOCUMENTATION, "generated_at": stamp}
+    page = {
+        "id": page_id,
+        "status_indicator": "maintenance" if status is WindowStatus.IN_PROGRESS else "none",
+        "status_description": provider.name,
+    }
+    return {"meta": meta, "page": page, "incident": incident}
+
+
+def _z(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _page(policy: Policy, window_id: str) -> str:
+    base = policy.provider.status_page.rstrip("/")
+    return f"{base}/windows/{window_id}.html" if base else ""
+
+
+def _component(status: WindowStatus) -> str:
+    return COMPONENT_STATUS.get(status, "operational")
+
+
+def _products(ids: tuple[str, ...], policy: Policy) -> list[tuple[str, str]]:
+    return [(p, policy.products[p].name if p in policy.products else p) for p in ids]
+
+
+def _component_of(
+    pid: str, name: str, position: int, status: WindowStatus, page_id: str, made: datetime
+) -> dict[str, Any]:
+    return {
+        "status": _component(status),
+        "name": name,
+        "created_at": _z(made),
+        "updated_at": _z(made),
+        "position": position + 1,
+        "description": None,
+        "showcase": True,
+        "id": pid,
+        "page_id": page_id,
+        "group_id": None,
+    }
