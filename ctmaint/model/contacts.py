@@ -15,7 +15,6 @@ next line. Line numbers are the file's physical lines (CRLF, LF or CR ends one).
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,11 +25,10 @@ from msgspec import Struct
 
 from ctmaint.errors import ContactsError, Problem
 from ctmaint.model.csvrows import (
-    Row,
-    csv_rows,
+    CsvFile,
+    read_rows,
     split_list,
     unknown_products,
-    unwritten,
     zone_problems,
 )
 from ctmaint.model.times import parse_zone
@@ -39,6 +37,7 @@ COLUMNS = (
     "organization", "account", "name", "title", "email", "phone", "roles", "products", "timezone",
 )  # fmt: skip
 REQUIRED = ("organization", "name", "email", "roles", "products")
+CONTACTS_CSV = CsvFile(COLUMNS, REQUIRED, ContactsError)
 ROLES = ("primary", "secondary", "technical", "master-case", "maintenance", "escalation", "billing")
 NOTIFY_ROLE = "maintenance"
 # Deliberately simple: one @, a dotted domain, and only the ASCII that RFC 5321 allows in an
@@ -119,25 +118,7 @@ def split_contacts(
     reading goes on at the next line, so one bad quote never swallows the rows after it.
     Problems name physical lines (a row that spans lines: its first and last).
     """
-    rows = csv_rows(io.StringIO(text.removeprefix("\ufeff"), newline="").readlines())
-    header = next(rows, None)
-    if header is None or tuple(c.strip().lower() for c in header.cells) != COLUMNS:
-        raise ContactsError(
-            [Problem(source, "line 1", f"the header must be exactly: {','.join(COLUMNS)}")]
-        )
-    problems: list[Problem] = []
-    contacts: list[Contact] = []
-    for row in rows:
-        if row.unreadable:
-            problems.append(Problem(source, row.where, f"cannot be read: {row.unreadable}"))
-            continue
-        if not any(cell.strip() for cell in row.cells):
-            continue  # a blank line
-        found, contact = _contact(row, source, product_ids)
-        problems.extend(found)
-        if contact is not None:
-            contacts.append(contact)
-    return contacts, problems
+    return read_rows(text, source, CONTACTS_CSV, lambda row: _not_taken(row, product_ids), _made)
 
 
 def rows_left_out(problems: Iterable[Problem]) -> int:
@@ -145,19 +126,9 @@ def rows_left_out(problems: Iterable[Problem]) -> int:
     return len({(problem.file, problem.where) for problem in problems})
 
 
-def _contact(
-    record: Row, source: str, product_ids: frozenset[str] | None
-) -> tuple[list[Problem], Contact | None]:
-    """The contact of one row, or the problems that keep it out: first what is missing or
-    unprintable, then (if none) every value that is not what its column takes."""
-    cells, where = record.cells, record.where
-    if len(cells) != len(COLUMNS):
-        return [Problem(source, where, f"has {len(cells)} fields; expected {len(COLUMNS)}")], None
-    row = dict(zip(COLUMNS, (cell.strip() for cell in cells), strict=True))
-    found = unwritten(row, REQUIRED) or _not_taken(row, product_ids)
-    if found:
-        return [Problem(source, where, text) for text in found], None
-    contact = Contact(
+def _made(row: dict[str, str], line: int) -> Contact:
+    """The contact of a row with nothing wrong."""
+    return Contact(
         organization=row["organization"],
         account=row["account"] or row["organization"],
         name=row["name"],
@@ -167,9 +138,8 @@ def _contact(
         roles=split_list(row["roles"]),
         products=split_list(row["products"]),
         zone=parse_zone(row["timezone"]) if row["timezone"] else None,
-        line=record.first,
+        line=line,
     )
-    return [], contact
 
 
 def _not_taken(row: dict[str, str], product_ids: frozenset[str] | None) -> list[str]:

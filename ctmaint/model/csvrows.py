@@ -5,13 +5,75 @@ from __future__ import annotations
 
 import csv
 import functools
-from collections.abc import Iterator
-from typing import NamedTuple
+import io
+from collections.abc import Callable, Iterator
+from typing import NamedTuple, TypeVar
 
+from msgspec import Struct
+
+from ctmaint.errors import InvalidInputError, Problem
 from ctmaint.model.text import bad_character
 from ctmaint.model.times import parse_zone
 
 ALL_PRODUCTS = "*"  # in a products column: every product
+T = TypeVar("T")
+
+
+class CsvFile(Struct, frozen=True):
+    """What one of our CSV files must be: its header, the columns no row may leave empty,
+    and the error that refuses the whole file."""
+
+    columns: tuple[str, ...]
+    required: tuple[str, ...]
+    error: type[InvalidInputError]
+
+
+def read_rows(
+    text: str,
+    source: str,
+    spec: CsvFile,
+    check: Callable[[dict[str, str]], list[str]],
+    make: Callable[[dict[str, str], int], T],
+) -> tuple[list[T], list[Problem]]:
+    """The good rows of ``text`` made into values, and a problem for each bad one.
+
+    A wrong header refuses the file (``spec.error``). Each row is read as a line of its own
+    (see :func:`csv_rows`); blank lines are skipped; a row with the wrong number of fields,
+    an empty required column or a character no cell may hold is a problem; otherwise
+    ``check`` (the cells, stripped) says what else is wrong, and a row with nothing wrong
+    is made into a value by ``make`` (the cells and the row's first line).
+    """
+    rows = csv_rows(io.StringIO(text.removeprefix("\ufeff"), newline="").readlines())
+    header = next(rows, None)
+    if header is None or tuple(c.strip().lower() for c in header.cells) != spec.columns:
+        exactly = ",".join(spec.columns)
+        raise spec.error([Problem(source, "line 1", f"the header must be exactly: {exactly}")])
+    made: list[T] = []
+    problems: list[Problem] = []
+    for row in rows:
+        if row.unreadable:
+            problems.append(Problem(source, row.where, f"cannot be read: {row.unreadable}"))
+        elif any(cell.strip() for cell in row.cells):
+            said = _row_problems(row, spec, check)
+            problems += [Problem(source, row.where, text) for text in said]
+            if not said:
+                made.append(make(_cells(row, spec), row.first))
+    return made, problems
+
+
+def _cells(row: Row, spec: CsvFile) -> dict[str, str]:
+    return dict(zip(spec.columns, (cell.strip() for cell in row.cells), strict=True))
+
+
+def _row_problems(
+    row: Row, spec: CsvFile, check: Callable[[dict[str, str]], list[str]]
+) -> list[str]:
+    """What is wrong with one readable row: first its shape, then what is missing or
+    unprintable, then (if none of those) what ``check`` finds."""
+    if len(row.cells) != len(spec.columns):
+        return [f"has {len(row.cells)} fields; expected {len(spec.columns)}"]
+    cells = _cells(row, spec)
+    return unwritten(cells, spec.required) or check(cells)
 
 
 class Row(NamedTuple):

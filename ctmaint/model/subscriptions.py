@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import ipaddress
 import stat
 from collections.abc import Iterable
@@ -25,17 +24,17 @@ from msgspec import Struct
 from ctmaint.errors import Problem, SubscriptionsError
 from ctmaint.model.csvrows import (
     ALL_PRODUCTS,
-    Row,
-    csv_rows,
+    CsvFile,
+    read_rows,
     split_list,
     unknown_products,
-    unwritten,
     zone_problems,
 )
 from ctmaint.model.times import parse_zone
 
 COLUMNS = ("organization", "account", "channel", "target", "products", "timezone", "secret")
 REQUIRED = ("organization", "channel", "target", "products")
+SUBSCRIPTIONS_CSV = CsvFile(COLUMNS, REQUIRED, SubscriptionsError)
 CHANNELS = ("teams", "slack", "webhook")
 SECRET_PREFIX = "whsec_"
 _LOOPBACK_NAMES = ("localhost",)
@@ -99,36 +98,14 @@ def split_subscriptions(
     text: str, source: str, product_ids: frozenset[str] | None
 ) -> tuple[list[Subscription], list[Problem]]:
     """The subscriptions of ``text`` and the problems of its bad rows, one row per line."""
-    rows = csv_rows(io.StringIO(text.removeprefix("\ufeff"), newline="").readlines())
-    header = next(rows, None)
-    if header is None or tuple(c.strip().lower() for c in header.cells) != COLUMNS:
-        raise SubscriptionsError(
-            [Problem(source, "line 1", f"the header must be exactly: {','.join(COLUMNS)}")]
-        )
-    problems: list[Problem] = []
-    found: list[Subscription] = []
-    for row in rows:
-        if row.unreadable:
-            problems.append(Problem(source, row.where, f"cannot be read: {row.unreadable}"))
-        elif any(cell.strip() for cell in row.cells):
-            said, subscription = _subscription(row, source, product_ids)
-            problems += said
-            found += [subscription] if subscription is not None else []
-    return found, problems
+    return read_rows(
+        text, source, SUBSCRIPTIONS_CSV, lambda row: _not_taken(row, product_ids), _made
+    )
 
 
-def _subscription(
-    record: Row, source: str, product_ids: frozenset[str] | None
-) -> tuple[list[Problem], Subscription | None]:
-    """The subscription of one row, or the problems that keep it out."""
-    cells, where = record.cells, record.where
-    if len(cells) != len(COLUMNS):
-        return [Problem(source, where, f"has {len(cells)} fields; expected {len(COLUMNS)}")], None
-    row = dict(zip(COLUMNS, (cell.strip() for cell in cells), strict=True))
-    said = unwritten(row, REQUIRED) or _not_taken(row, product_ids)
-    if said:
-        return [Problem(source, where, text) for text in said], None
-    subscription = Subscription(
+def _made(row: dict[str, str], line: int) -> Subscription:
+    """The subscription of a row with nothing wrong."""
+    return Subscription(
         organization=row["organization"],
         account=row["account"] or row["organization"],
         channel=row["channel"].lower(),
@@ -136,9 +113,8 @@ def _subscription(
         products=split_list(row["products"]),
         zone=parse_zone(row["timezone"]) if row["timezone"] else None,
         secret=row["secret"],
-        line=record.first,
+        line=line,
     )
-    return [], subscription
 
 
 def _not_taken(row: dict[str, str], product_ids: frozenset[str] | None) -> list[str]:
