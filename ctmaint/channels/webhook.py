@@ -31,35 +31,23 @@ COMPONENT_STATUS = {WindowStatus.IN_PROGRESS: "under_maintenance"}
 
 def body(notice: Notice, policy: Policy, now: datetime) -> dict[str, Any]:
     """The webhook body of ``notice`` sent at ``now``."""
-    window, provider = notice.window, policy.provider
-    page_id = provider.domain
-    status = notice.status_at(now)
-    stamp = _z(now)
-    prefix, lead = stage_text(notice, now)
-    text = "\n".join(
-        [lead.format(title=window.title, provider=provider.name), *details(window, policy).lines()]
-        + ([notice.note] if notice.note else [])
-    )
-    components = [
-        {"code": pid, "name": name, "old_status": "operational", "new_status": _component(status)}
-        for pid, name in _products(window.products, policy)
-    ]
-    update = {
-        "status": INCIDENT_STATUS[status],
-        "body": text,
-        "created_at": stamp,
-        "wants_twitter_update": False,
-        "twitter_updated_at": None,
-        "updated_at": stamp,
-        "display_at": stamp,
-        "affected_components": components,
-        "custom_tweet": None,
-        "deliver_notifications": True,
-        "id": notice.id,
-        "incident_id": window.id,
+    provider, status = policy.provider, notice.status_at(now)
+    meta = {"unsubscribe": "", "documentation": DOCUMENTATION, "generated_at": _z(now)}
+    page = {
+        "id": provider.domain,
+        "status_indicator": "maintenance" if status is WindowStatus.IN_PROGRESS else "none",
+        "status_description": provider.name,
     }
-    incident = {
-        "name": f"{prefix}: {window.title}",
+    return {"meta": meta, "page": page, "incident": _incident(notice, policy, now)}
+
+
+def _incident(notice: Notice, policy: Policy, now: datetime) -> dict[str, Any]:
+    """The window as Statuspage's incident, with ``notice`` as its one update."""
+    window, page_id = notice.window, policy.provider.domain
+    status, stamp = notice.status_at(now), _z(now)
+    products = _products(window.products, policy)
+    return {
+        "name": f"{stage_text(notice, now)[0]}: {window.title}",
         "status": INCIDENT_STATUS[status],
         "created_at": _z(window.created_at),
         "updated_at": stamp,
@@ -83,19 +71,37 @@ def body(notice: Notice, policy: Policy, now: datetime) -> dict[str, Any]:
         "scheduled_auto_completed": True,
         "id": window.id,
         "page_id": page_id,
-        "incident_updates": [update],
+        "incident_updates": [_update(notice, policy, now)],
         "components": [
             _component_of(pid, name, i, status, page_id, window.created_at)
-            for i, (pid, name) in enumerate(_products(window.products, policy))
+            for i, (pid, name) in enumerate(products)
         ],
     }
-    meta = {"unsubscribe": "", "documentation": DOCUMENTATION, "generated_at": stamp}
-    page = {
-        "id": page_id,
-        "status_indicator": "maintenance" if status is WindowStatus.IN_PROGRESS else "none",
-        "status_description": provider.name,
+
+
+def _update(notice: Notice, policy: Policy, now: datetime) -> dict[str, Any]:
+    """``notice`` as one update of its incident: its text and the components it affects."""
+    window, status, stamp = notice.window, notice.status_at(now), _z(now)
+    lead = stage_text(notice, now)[1].format(title=window.title, provider=policy.provider.name)
+    lines = [lead, *details(window, policy).lines(), *([notice.note] if notice.note else [])]
+    components = [
+        {"code": pid, "name": name, "old_status": "operational", "new_status": _component(status)}
+        for pid, name in _products(window.products, policy)
+    ]
+    return {
+        "status": INCIDENT_STATUS[status],
+        "body": "\n".join(lines),
+        "created_at": stamp,
+        "wants_twitter_update": False,
+        "twitter_updated_at": None,
+        "updated_at": stamp,
+        "display_at": stamp,
+        "affected_components": components,
+        "custom_tweet": None,
+        "deliver_notifications": True,
+        "id": notice.id,
+        "incident_id": window.id,
     }
-    return {"meta": meta, "page": page, "incident": incident}
 
 
 def _z(moment: datetime) -> str:
