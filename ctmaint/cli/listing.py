@@ -100,12 +100,7 @@ def notice_table(
 def history_record(entry: HistoryEntry) -> dict[str, Any]:
     return {
         "notice": entry.notice_id,
-        "sent": entry.sent,
-        "failed": entry.failed,
-        "expired": entry.expired,
-        "cancelled": entry.cancelled,
-        "pending": entry.pending,
-        "uncertain": entry.uncertain,
+        **entry.counts(),
         "first_sent": entry.first_sent,
         "last_sent": entry.last_sent,
         "transport": entry.transport,
@@ -142,14 +137,7 @@ def history_table(entries: Sequence[HistoryEntry], width: int = 100) -> str:
 
 def _counts(entry: HistoryEntry) -> str:
     """``sent 4, failed 1``: the states that have deliveries, in a fixed order."""
-    counts = {
-        "sent": entry.sent,
-        "failed": entry.failed,
-        "expired": entry.expired,
-        "cancelled": entry.cancelled,
-        "pending": entry.pending,
-        "uncertain": entry.uncertain,
-    }
+    counts = entry.counts()
     return ", ".join(f"{state} {n}" for state, n in counts.items() if n) or "none"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from msgspec import Struct
 
@@ -23,12 +22,9 @@ from ctmaint.state.ledger import (
     Deliveries,
 )
 from ctmaint.usecases.workspace import (
+    Workspace,
     schedule,
 )
-
-if TYPE_CHECKING:  # reports are built by `notices` and `history`, not on a cron tick
-    pass
-from ctmaint.usecases.workspace import Workspace
 
 
 class BuildResult(Struct, frozen=True):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from msgspec import Struct
 
@@ -36,16 +35,13 @@ from ctmaint.publishing.files import (
     write_trees,
 )
 from ctmaint.state import peers
+from ctmaint.usecases.migrate_state import masked_state
 from ctmaint.usecases.workspace import (
     CONTACTS_FILE,
     POLICY_FILE,
+    Workspace,
     host_files,
 )
-
-if TYPE_CHECKING:  # reports are built by `notices` and `history`, not on a cron tick
-    pass
-from ctmaint.usecases.migrate_state import masked_state
-from ctmaint.usecases.workspace import Workspace
 
 
 class CheckReport(Struct, frozen=True):

@@ -37,6 +37,17 @@ class HistoryEntry(Struct, frozen=True):
     errors: list[str]
     notes: list[str]
 
+    def counts(self) -> dict[str, int]:
+        """The deliveries in each state, in the order `history` shows them."""
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "expired": self.expired,
+            "cancelled": self.cancelled,
+            "pending": self.pending,
+            "uncertain": self.uncertain,
+        }
+
 
 class History(Struct, frozen=True):
     """Every notice sent or tried, and every operator change."""

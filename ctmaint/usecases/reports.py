@@ -21,13 +21,13 @@ from ctmaint.state.ledger import (
     DeliveryRow,
 )
 from ctmaint.usecases.workspace import (
+    Workspace,
     notice_windows,
     schedule,
 )
 
-if TYPE_CHECKING:  # reports are built by `notices` and `history`, not on a cron tick
+if TYPE_CHECKING:  # the records are imported where they are made
     from ctmaint.usecases.records import History, HistoryEntry, PlannedNotice
-from ctmaint.usecases.workspace import Workspace
 
 
 def upcoming(workspace: Workspace, days: int, products: tuple[str, ...] = ()) -> list[Window]:
