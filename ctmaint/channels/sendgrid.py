@@ -38,7 +38,7 @@ from ctmaint.channels.base import Outcome, Setup
 from ctmaint.channels.message import CALENDAR_TYPE
 from ctmaint.errors import DeliveryError, TransportDown
 from ctmaint.model.notices import Recipient
-from ctmaint.model.policy import SendGridSettings
+from ctmaint.model.policy import Patience
 from ctmaint.model.text import plural
 from ctmaint.model.vocabulary import Answer
 
@@ -49,7 +49,7 @@ KEY_VARIABLE = "SENDGRID_API_KEY"
 HOST_VARIABLE = "CTMAINT_SENDGRID_HOST"
 DEFAULT_HOST = "https://api.sendgrid.com"
 MAX_PERSONALIZATIONS = 1000
-DEFAULT_SETTINGS = SendGridSettings()
+DEFAULT_SETTINGS = Patience()
 
 
 def make(setup: Setup) -> SendGridTransport:
@@ -65,7 +65,7 @@ class SendGridTransport:
         self,
         api_key: str,
         host: str = DEFAULT_HOST,
-        retry: SendGridSettings = DEFAULT_SETTINGS,
+        retry: Patience = DEFAULT_SETTINGS,
         extra_headers: dict[str, str] | None = None,
         sleep: Callable[[float], None] = clock.sleep,
         real_time: Callable[[], float] = clock.real_time,
@@ -86,7 +86,7 @@ class SendGridTransport:
         self._lock = threading.Lock()  # deliver() runs on several threads at once
 
     @classmethod
-    def from_environment(cls, settings: SendGridSettings) -> SendGridTransport:
+    def from_environment(cls, settings: Patience) -> SendGridTransport:
         """The key from SENDGRID_API_KEY (required), the base URL from CTMAINT_SENDGRID_HOST,
         both checked before use. No message ever contains the key."""
         key = os.environ.get(KEY_VARIABLE, "").strip()

@@ -24,7 +24,7 @@ from ctmaint.channels.message import Message, render_message
 from ctmaint.channels.sendgrid import SendGridTransport
 from ctmaint.model.contacts import COLUMNS
 from ctmaint.model.notices import Audience, Recipient, plan
-from ctmaint.model.policy import Policy, SendGridSettings
+from ctmaint.model.policy import Patience, Policy
 from ctmaint.model.windows import windows_between
 from tests.conftest import CliRunner
 
@@ -36,7 +36,7 @@ PRISM_DIR = Path(
     os.environ.get("CTMAINT_PRISM_DIR")
     or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ctmaint" / "prism"
 )
-QUICK = SendGridSettings(retries=1, backoff_seconds=0.01, max_wait_seconds=1, timeout_seconds=10)
+QUICK = Patience(retries=1, backoff_seconds=0.01, max_wait_seconds=1, timeout_seconds=10)
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ path). Imports the rest of :mod:`ctmaint.model` and :mod:`ctmaint.errors` only.
 """
 
 from ctmaint.model.policy.calendars import IMPACTS, UNSCHEDULED, CalendarSpec
-from ctmaint.model.policy.delivery import SENDGRID_LIMITS, SendGridSettings, SendSettings
+from ctmaint.model.policy.delivery import PATIENCE_LIMITS, Patience, SendSettings
 from ctmaint.model.policy.document import (
     DATA,
     EMBEDDED,
@@ -35,15 +35,15 @@ __all__ = [
     "IMPACTS",
     "KEYS",
     "MAX_PUBLISH_DAYS",
-    "SENDGRID_LIMITS",
+    "PATIENCE_LIMITS",
     "TRANSPORTS",
     "UNSCHEDULED",
     "CalendarSpec",
     "LeadStage",
+    "Patience",
     "Policy",
     "Product",
     "Provider",
-    "SendGridSettings",
     "SendSettings",
     "UnscheduledSpec",
     "contacts_outline",

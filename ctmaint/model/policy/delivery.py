@@ -1,5 +1,6 @@
-"""The ``[sendgrid]`` table (patience with SendGrid) and the ``[send]`` table (a run's time
-budget): how a run delivers, every key with a default."""
+"""The ``[sendgrid]`` and ``[channels]`` tables (patience with SendGrid, and with the hosts
+that subscriptions post to) and the ``[send]`` table (a run's time budget): how a run
+delivers, every key with a default."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from ctmaint.model.policy.table import Table
 from ctmaint.model.times import parse_duration
 
 SEND_KEYS = ("time_budget",)
-# Each [sendgrid] setting's largest sensible value: patience that cannot outlast a cron run.
-SENDGRID_LIMITS = {
+# Each [sendgrid] or [channels] setting's largest sensible value: patience that cannot
+# outlast a cron run.
+PATIENCE_LIMITS = {
     "retries": 10,
     "backoff_seconds": 60,
     "max_wait_seconds": 600,
@@ -22,19 +24,21 @@ SENDGRID_LIMITS = {
 }
 
 
-class SendGridSettings(Struct, frozen=True):
-    """Patience with SendGrid: tries after the first, backoff, longest 429 wait, timeout."""
+class Patience(Struct, frozen=True):
+    """Patience with a provider (SendGrid, or each host a subscription posts to): tries
+    after the first, backoff, longest 429 wait, timeout, silences before it is down for the
+    run, and requests in flight."""
 
     retries: int = 3
     backoff_seconds: float = 1.0
     max_wait_seconds: float = 60.0
     timeout_seconds: float = 30.0
-    down_after: int = 3  # requests in a row unanswered: SendGrid is down for the rest of the run
+    down_after: int = 3  # requests in a row unanswered: the provider is down for this run
     concurrency: int = 8  # requests in flight at once
 
     @classmethod
-    def from_toml(cls, table: Table) -> SendGridSettings:
-        """Each key a number from 0 to its limit in SENDGRID_LIMITS; the defaults unless
+    def from_toml(cls, table: Table) -> Patience:
+        """Each key a number from 0 to its limit in PATIENCE_LIMITS; the defaults unless
         all are accepted. A zero timeout means the default one, and at least one request
         is in flight and one silence ends the run's patience."""
         defaults = cls()
@@ -43,7 +47,7 @@ class SendGridSettings(Struct, frozen=True):
         values: dict[str, float] = {}
         for key in keys:
             value = table.get(key, getattr(defaults, key))
-            limit = SENDGRID_LIMITS[key]
+            limit = PATIENCE_LIMITS[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 table.report(key, f"must be a number from 0 to {limit}, not {value!r}")
             elif not 0 <= value <= limit:

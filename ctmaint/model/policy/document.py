@@ -12,7 +12,7 @@ from msgspec import Struct
 
 from ctmaint.errors import PolicyError, Problem
 from ctmaint.model.policy.calendars import CALENDAR_KEYS, CalendarSpec
-from ctmaint.model.policy.delivery import SEND_KEYS, SendGridSettings, SendSettings
+from ctmaint.model.policy.delivery import SEND_KEYS, Patience, SendSettings
 from ctmaint.model.policy.provider import (
     PROVIDER_KEYS,
     Product,
@@ -31,13 +31,14 @@ PUBLISH_KEYS = ("days_back", "days_ahead")
 # README's policy table names each one (tests/test_docs.py).
 KEYS: dict[str, tuple[str, ...]] = {
     "": ("provider", "products", "stages", "calendars", "unscheduled", "publish", "sendgrid",
-         "send"),
+         "channels", "send"),
     "provider": PROVIDER_KEYS,
     "stages.NAME": STAGE_KEYS,
     "calendars.ID": CALENDAR_KEYS,
     "unscheduled": UNSCHEDULED_KEYS,
     "publish": PUBLISH_KEYS,
-    "sendgrid": tuple(SendGridSettings.__struct_fields__),
+    "sendgrid": tuple(Patience.__struct_fields__),
+    "channels": tuple(Patience.__struct_fields__),
     "send": SEND_KEYS,
 }  # fmt: skip
 
@@ -54,7 +55,9 @@ class Policy(Struct, frozen=True):
     days_back: int
     days_ahead: int
     contacts_path: Path
-    sendgrid: SendGridSettings = SendGridSettings()
+    subscriptions_path: Path = Path("subscriptions.csv")
+    sendgrid: Patience = Patience()
+    channels: Patience = Patience()  # with the hosts subscriptions post to (Teams, Slack, ...)
     send: SendSettings = SendSettings()
 
     @property
@@ -71,7 +74,7 @@ class Policy(Struct, frozen=True):
 
         Reads every section, in the file's documented order, whatever the others hold, so
         that all problems are reported; the caller refuses a file with any of them.
-        ``provider.contacts`` is a path relative to ``base_dir``.
+        ``provider.contacts`` and ``provider.subscriptions`` are paths relative to ``base_dir``.
         """
         table.known(KEYS[""])
         provider_table = table.table("provider")
@@ -87,7 +90,9 @@ class Policy(Struct, frozen=True):
         unscheduled = UnscheduledSpec.from_toml(table.table("unscheduled"))
         days_back, days_ahead = _publish_days(table.table("publish"))
         contacts = provider_table.optional("contacts", str, "contacts.csv")
-        sendgrid = SendGridSettings.from_toml(table.table("sendgrid"))
+        subscriptions = provider_table.optional("subscriptions", str, "subscriptions.csv")
+        sendgrid = Patience.from_toml(table.table("sendgrid"))
+        channels = Patience.from_toml(table.table("channels"))
         send = SendSettings.from_toml(table.table("send"))
         if provider is None:
             return None
@@ -101,7 +106,9 @@ class Policy(Struct, frozen=True):
             days_back=days_back,
             days_ahead=days_ahead,
             contacts_path=base_dir / contacts,
+            subscriptions_path=base_dir / subscriptions,
             sendgrid=sendgrid,
+            channels=channels,
             send=send,
         )
 

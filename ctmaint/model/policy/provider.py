@@ -17,7 +17,7 @@ from ctmaint.model.times import parse_zone
 TRANSPORTS = ("outbox", "sendgrid")
 PROVIDER_KEYS = (
     "name", "domain", "timezone", "zone_label", "status_page", "calendar_url",
-    "sender", "reply_to", "transport", "contacts",
+    "sender", "reply_to", "transport", "contacts", "subscriptions",
 )  # fmt: skip
 _TRANSPORT = one_of(TRANSPORTS)
 
@@ -39,7 +39,8 @@ class Provider(Struct, frozen=True):
     def from_toml(cls, table: Table) -> Provider | None:
         """The provider, or None when its name, domain or zone is missing or refused.
 
-        ``contacts`` is the policy's own key (a path beside the file): see ``document``.
+        ``contacts`` and ``subscriptions`` are the policy's own keys (paths beside the file):
+        see ``document``.
         """
         table.known(PROVIDER_KEYS)
         name = table.required("name", str)
