@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ctmaint.channels.base import Outcome, Setup
+from ctmaint.channels.base import Outcome, Setup, render_email
 from ctmaint.errors import DeliveryError, os_reason
 from ctmaint.model.notices import Recipient
 from ctmaint.model.vocabulary import Answer
@@ -39,6 +39,7 @@ class OutboxTransport:
     name = "outbox"
     batch_size = 25
     concurrency = 1  # the disk is the limit: one writer
+    render = staticmethod(render_email)
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder

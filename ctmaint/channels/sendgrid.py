@@ -34,7 +34,7 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
 from ctmaint import clock
-from ctmaint.channels.base import Outcome, Setup
+from ctmaint.channels.base import Outcome, Setup, render_email
 from ctmaint.channels.message import CALENDAR_TYPE
 from ctmaint.errors import DeliveryError, TransportDown
 from ctmaint.model.notices import Recipient
@@ -60,6 +60,7 @@ def make(setup: Setup) -> SendGridTransport:
 class SendGridTransport:
     name = "sendgrid"
     batch_size = MAX_PERSONALIZATIONS
+    render = staticmethod(render_email)
 
     def __init__(
         self,

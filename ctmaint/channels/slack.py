@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ctmaint.channels.base import Setup
 from ctmaint.channels.message import stage_text
+from ctmaint.channels.webpost import WebPostChannel
 from ctmaint.model.notices import Notice
 from ctmaint.model.policy import Policy
 from ctmaint.publishing.details import details
@@ -61,3 +63,8 @@ def _plain(text: str, limit: int) -> dict[str, Any]:
 
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": _plain(text, SECTION_LIMIT)}
+
+
+def make(setup: Setup) -> WebPostChannel:
+    """The slack channel, posting to the setup's slack subscriptions."""
+    return WebPostChannel("slack", message, setup)

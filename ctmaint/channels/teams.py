@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ctmaint.channels.base import Setup
 from ctmaint.channels.message import stage_text
+from ctmaint.channels.webpost import WebPostChannel
 from ctmaint.model.notices import Notice
 from ctmaint.model.policy import Policy
 from ctmaint.publishing.details import details
@@ -65,3 +67,10 @@ def _runs(*runs: tuple[str, str]) -> dict[str, Any]:
     """A RichTextBlock of ``(text, weight)`` runs; runs with no text are left out."""
     inlines = [{"type": "TextRun", "text": text, "weight": weight} for text, weight in runs if text]
     return {"type": "RichTextBlock", "inlines": inlines}
+
+
+def make(setup: Setup) -> WebPostChannel:
+    """The teams channel, posting to the setup's teams subscriptions."""
+    return WebPostChannel(
+        "teams", lambda notice, policy, now, zone: envelope(card(notice, policy, now, zone)), setup
+    )

@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ctmaint.channels.base import Setup
 from ctmaint.channels.message import stage_text
+from ctmaint.channels.webpost import WebPostChannel
 from ctmaint.model.notices import Notice
 from ctmaint.model.policy import Policy
 from ctmaint.model.vocabulary import WindowStatus
@@ -136,3 +138,10 @@ def _component_of(
         "page_id": page_id,
         "group_id": None,
     }
+
+
+def make(setup: Setup) -> WebPostChannel:
+    """The webhook channel, posting to the setup's webhook subscriptions."""
+    return WebPostChannel(
+        "webhook", lambda notice, policy, now, zone: body(notice, policy, now), setup, signed=True
+    )

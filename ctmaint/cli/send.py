@@ -77,7 +77,7 @@ def send(
 
         plan = sending.plan(workspace)
         typer.echo(as_json(plan_record(plan)))
-        if plan.nobody or workspace.contact_problems:  # as the run and the text dry run
+        if plan.nobody or workspace.contact_problems or workspace.subscription_problems:
             raise typer.Exit(1)
         return
     if dry_run:

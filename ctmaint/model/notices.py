@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from msgspec import Struct
@@ -18,8 +19,11 @@ from ctmaint.model.contacts import NOTIFY_ROLE, Contact
 from ctmaint.model.csvrows import ALL_PRODUCTS
 from ctmaint.model.policy import LeadStage, Policy
 from ctmaint.model.times import at_local
-from ctmaint.model.vocabulary import Stage, WindowStatus
+from ctmaint.model.vocabulary import EMAIL, Stage, WindowStatus
 from ctmaint.model.windows import Window
+
+if TYPE_CHECKING:  # read only where subscriptions.csv is
+    from ctmaint.model.subscriptions import Subscription
 
 COMPLETE_GRACE = timedelta(hours=24)
 # Status the window has when a stage's notice goes out (front matter of status posts).
@@ -86,13 +90,15 @@ def post_path(notice_id: str) -> str:
 
 
 class Recipient(Struct, frozen=True):
-    """Where one copy of a notice goes. ``email`` is the key (lowercased)."""
+    """Where one copy of a notice goes. ``email`` is the ledger's key: the address
+    (lowercased), or a subscription's :attr:`Subscription.key` when ``channel`` is one."""
 
     email: str
     name: str
     organization: str
     account: str
     zone_key: str | None
+    channel: str = EMAIL
 
     @classmethod
     def of(cls, contact: Contact) -> Recipient:
@@ -101,17 +107,30 @@ class Recipient(Struct, frozen=True):
             contact.email.lower(), contact.name, contact.organization, contact.account, zone_key
         )
 
+    @classmethod
+    def subscribed(cls, subscription: Subscription) -> Recipient:
+        zone = subscription.zone
+        return cls(
+            subscription.key,
+            subscription.organization,
+            subscription.organization,
+            subscription.account,
+            zone.key if zone else None,
+            subscription.channel,
+        )
+
     @property
     def audience(self) -> Audience:
-        return Audience(self.organization, self.account, self.zone_key)
+        return Audience(self.organization, self.account, self.zone_key, self.channel)
 
 
 class Audience(Struct, frozen=True):
-    """Recipients who get identical content: same organization, account and local zone."""
+    """Recipients who get identical content: same channel, organization, account and zone."""
 
     organization: str
     account: str
     zone_key: str | None
+    channel: str = EMAIL
 
 
 def stages_of(policy: Policy, window: Window) -> tuple[Stage, ...]:
@@ -173,15 +192,19 @@ def _lead_due(stage: LeadStage, window: Window, zone: ZoneInfo) -> datetime:
 
 
 class ContactBook:
-    """The contacts, indexed once for the questions a send asks of every notice.
+    """The contacts and subscriptions, indexed once for the questions a send asks of every
+    notice.
 
     What an organization uses is every product on any of its rows: a maintenance contact
     listed with ``teams`` still hears of Connect work if another row of the organization
     names ``connect``. One copy per address: the first row of an address decides its
-    name, account and zone.
+    name, account and zone. A subscription hears of the products its own row names, one
+    copy per target (its first row decides).
     """
 
-    def __init__(self, contacts: Sequence[Contact]) -> None:
+    def __init__(
+        self, contacts: Sequence[Contact], subscriptions: Sequence[Subscription] = ()
+    ) -> None:
         used: dict[str, set[str]] = {}
         for contact in contacts:
             used.setdefault(contact.organization, set()).update(contact.products)
@@ -200,10 +223,15 @@ class ContactBook:
                 organization_uses = frozenset(used[contact.organization])
                 # this row decides (its first row may have been another role's)
                 self._notified.append((recipient or Recipient.of(contact), organization_uses))
+        for subscription in subscriptions:
+            if subscription.key not in self.known:
+                recipient = self.known[subscription.key] = Recipient.subscribed(subscription)
+                self._notified.append((recipient, subscription.products))
         self._by_products: dict[frozenset[str], list[Recipient]] = {}
 
     def recipients(self, window: Window) -> list[Recipient]:
-        """The maintenance contacts of organizations using a product ``window`` affects."""
+        """The maintenance contacts of organizations using a product ``window`` affects, then
+        the subscriptions to one of them."""
         affected = frozenset(window.products) | {ALL_PRODUCTS}
         found = self._by_products.get(affected)
         if found is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
+import hashlib
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,11 +31,11 @@ from ctmaint.model.csvrows import (
     zone_problems,
 )
 from ctmaint.model.times import parse_zone
+from ctmaint.model.vocabulary import SUBSCRIPTION_CHANNELS as CHANNELS
 
 COLUMNS = ("organization", "account", "channel", "target", "products", "timezone", "secret")
 REQUIRED = ("organization", "channel", "target", "products")
 SUBSCRIPTIONS_CSV = CsvFile(COLUMNS, REQUIRED, SubscriptionsError)
-CHANNELS = ("teams", "slack", "webhook")
 SECRET_PREFIX = "whsec_"
 _LOOPBACK_NAMES = ("localhost",)
 
@@ -56,6 +56,15 @@ class Subscription(Struct, frozen=True):
     def host(self) -> str:
         """All of the target that output may show."""
         return urlsplit(self.target).hostname or ""
+
+    @property
+    def key(self) -> str:
+        """What the ledger knows it by, in place of an address: the channel, the host and a
+        digest of the whole target (``teams:example.webhook.office.com#1a2b3c4d5e6f``). The
+        same target is one subscription; a new URL is a new one. Nothing of the URL beyond
+        its host can be read back from it."""
+        digest = hashlib.sha256(self.target.encode()).hexdigest()[:12]
+        return f"{self.channel}:{self.host}#{digest}"
 
     def uses(self, products: Iterable[str]) -> bool:
         """Whether a window affecting ``products`` concerns this subscription."""
@@ -147,6 +156,8 @@ def _target_problems(target: str) -> list[str]:
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress  # only for a row whose target is http: the rest never needs it
+
     if host in _LOOPBACK_NAMES:
         return True
     try:

@@ -79,6 +79,10 @@ class Answer(StrEnum):
         return DeliveryState.PENDING if self is Answer.RETRY else DeliveryState(self.value)
 
 
+# The channel of a delivery: EMAIL (through the policy's transport) or one of a subscription's.
+EMAIL = "email"
+SUBSCRIPTION_CHANNELS = ("teams", "slack", "webhook")
+
 # Rows that may still be delivered: a run will (re)send them.
 WAITING = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.UNCERTAIN)
 

@@ -30,16 +30,16 @@ from datetime import datetime, timedelta
 from msgspec import Struct
 
 from ctmaint.model.changes import Change, change_notices
-from ctmaint.model.contacts import Contact
 from ctmaint.model.notices import ContactBook, Notice, Recipient, lookahead, plan
 from ctmaint.model.policy import Policy
-from ctmaint.model.vocabulary import DeliveryState, Stage
+from ctmaint.model.vocabulary import EMAIL, DeliveryState, Stage
 from ctmaint.model.windows import Window, on_status_page
 from ctmaint.state.ledger import Deliveries, DeliveryRow, Ledger, RowKey
 
 EPOCH_KEY = "send_epoch"  # the first send's time on this ledger (the earliest clock seen)
 LAST_SEND_KEY = "last_send"  # when the last send ran: the next looks back at least as far
 LONGEST_LOOK_BACK = timedelta(days=366)  # however long ago the last run was
+Told = tuple[str, str]  # the account and channel of someone a notice of a window reached
 
 
 def span(policy: Policy, now: datetime, ledger: Ledger) -> tuple[datetime, datetime]:
@@ -83,11 +83,11 @@ def make_plan(
     ledger: Ledger,
     windows: Sequence[Window],
     changes: Sequence[Change],
-    contacts: Sequence[Contact],
+    book: ContactBook,
     now: datetime,
 ) -> SendPlan:
     """The plan of a send at ``now``, from the ledger as it is (see :func:`decide`)."""
-    return decide(policy, windows, changes, contacts, view(Deliveries(ledger)), now)
+    return decide(policy, windows, changes, book, view(Deliveries(ledger)), now)
 
 
 class LedgerView(Struct, frozen=True):
@@ -163,11 +163,12 @@ def decide(
     policy: Policy,
     windows: Sequence[Window],
     changes: Sequence[Change],
-    contacts: Sequence[Contact],
+    book: ContactBook,
     view: LedgerView,
     now: datetime,
 ) -> SendPlan:
-    """The plan of a send at ``now`` (see the module docstring)."""
+    """The plan of a send at ``now`` to the contacts and subscriptions of ``book`` (see the
+    module docstring)."""
     state = {row.key: row.state for row in view.rows}
     recover: list[RowKey] = []
     resend: list[RowKey] = []
@@ -191,7 +192,6 @@ def decide(
         state[key] = DeliveryState.CANCELLED
     epoch = first_send(view.epoch, now)
     ledger = _Ledger.of(view.rows)
-    book = ContactBook(contacts)
     steps: list[Step] = []
     nobody: list[Notice] = []
     dues = due_notices(policy, windows, changes, book, ledger, now)
@@ -295,23 +295,23 @@ def _step(
 
 class _Ledger(Struct, frozen=True):
     """Lookups over the rows: who has a row of each notice, who was told of each window
-    (address -> account) and when a notice of it was last sent."""
+    (address -> account and channel) and when a notice of it was last sent."""
 
     by_notice: dict[str, tuple[str, ...]]
-    told: dict[str, dict[str, str]]
+    told: dict[str, dict[str, Told]]
     last_sent: dict[str, datetime]
     sent: frozenset[str]  # the notices sent to anyone
 
     @classmethod
     def of(cls, rows: Iterable[DeliveryRow]) -> _Ledger:
         by_notice: dict[str, list[str]] = {}
-        told: dict[str, dict[str, str]] = {}
+        told: dict[str, dict[str, Told]] = {}
         last_sent: dict[str, datetime] = {}
         sent: set[str] = set()
         for row in rows:
             by_notice.setdefault(row.notice_id, []).append(row.recipient)
             if may_have_reached(row):
-                told.setdefault(row.window_id, {})[row.recipient] = row.account
+                told.setdefault(row.window_id, {})[row.recipient] = (row.account, row.channel)
             if row.state is DeliveryState.SENT:
                 sent.add(row.notice_id)
             if row.state is DeliveryState.SENT and row.sent_at:
@@ -350,16 +350,21 @@ def due_notices(
 
 
 def addressees(
-    notice: Notice, book: ContactBook, told: dict[str, dict[str, str]]
+    notice: Notice, book: ContactBook, told: dict[str, dict[str, Told]]
 ) -> list[Recipient]:
-    """Who gets ``notice``: by product, or (notices of changes) everyone already told."""
+    """Who gets ``notice``: by product, or (notices of changes) everyone already told. An
+    address told earlier and no longer in the contacts still hears of the change; a
+    subscription no longer in subscriptions.csv has nowhere to be posted to."""
     if not notice.to_told:
         return book.recipients(notice.window)
-    window_told = told.get(notice.window.id, {})
-    return [
-        book.known.get(address) or Recipient(address, "", account, account, None)
-        for address, account in sorted(window_told.items())
-    ]
+    found = []
+    for address, (account, channel) in sorted(told.get(notice.window.id, {}).items()):
+        known = book.known.get(address)
+        if known is not None:
+            found.append(known)
+        elif channel == EMAIL:
+            found.append(Recipient(address, "", account, account, None))
+    return found
 
 
 def _edit_note(notice: Notice, ledger: _Ledger) -> str:
@@ -373,6 +378,7 @@ def _edit_note(notice: Notice, ledger: _Ledger) -> str:
     return f"Updated since our last notice: {', '.join(window.edited_fields)}."
 
 
-def told(rows: Iterable[DeliveryRow]) -> dict[str, dict[str, str]]:
-    """``window id -> address -> account`` of everyone a notice of the window may have reached."""
+def told(rows: Iterable[DeliveryRow]) -> dict[str, dict[str, Told]]:
+    """``window id -> address -> (account, channel)`` of everyone a notice of the window may
+    have reached."""
     return _Ledger.of(rows).told

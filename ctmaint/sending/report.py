@@ -37,6 +37,8 @@ class SendReport(Struct):
     actions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
+    sent_by: dict[str, int] = field(default_factory=dict)  # channel -> deliveries sent
+    said: set[str] = field(default_factory=set)  # the lines above, each said once
 
     def summary(self) -> str:
         expired = sum(count for _, count, _ in self.expired)

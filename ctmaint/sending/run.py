@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from msgspec import Struct, field
 
 from ctmaint import clock
-from ctmaint.channels.base import Channel, NotPublished, Outcome, Publisher
+from ctmaint.channels.base import Channel, Channels, NotPublished, Outcome, Publisher
 from ctmaint.errors import CtmaintError, DeliveryError, Input, StateError, TransportDown, os_reason
 from ctmaint.model.notices import Audience, Notice, Recipient
 from ctmaint.model.policy import Policy
@@ -56,19 +56,22 @@ def _always_held() -> bool:
 
 
 class Run(Struct):
-    """One run's context: what it delivers with and where it writes, until ``deadline``
-    (seconds on :func:`clock.monotonic`), telling ``progress`` how many deliveries were
-    handled (the CLI draws a bar on a terminal); ``report`` fills as it goes."""
+    """One run's context: what it delivers with (email's transport and each subscription
+    channel) and where it writes, until ``deadline`` (seconds on :func:`clock.monotonic`),
+    telling ``progress`` how many deliveries were handled (the CLI draws a bar on a
+    terminal); ``report`` fills as it goes."""
 
     policy: Policy
     deliveries: Deliveries
-    transport: Channel
+    channels: Channels
     publisher: Publisher
     now: datetime
     deadline: float
     progress: Callable[[int], None] = _no_progress
     still_held: Callable[[], bool] = _always_held  # the send lock (a shared state's can go)
     report: SendReport = field(default_factory=SendReport)
+    halted: str = ""  # why nothing more is claimed (time budget used up, lock lost)
+    down: set[str] = field(default_factory=set)  # channels that stopped answering this run
 
 
 def carry_out(plan: SendPlan, run: Run) -> SendReport:
@@ -92,9 +95,9 @@ def carry_out(plan: SendPlan, run: Run) -> SendReport:
                 _expire(run, step)
                 continue
             notice = step.due.notice
-            new = [(r.email, r.account) for r in step.new]
+            new = [(r.email, r.account, r.channel) for r in step.new]
             deliveries.add(_ledger_notice(notice), new, PENDING, now)
-            if not report.stopped:
+            if not run.halted:
                 _deliver(run, step)
             if step.post and deliveries.sent_count(notice.id):  # a post tells what was sent
                 _post(run, step.due)
@@ -157,7 +160,7 @@ def _expire(run: Run, step: Expire) -> None:
     notice, deliveries, now = step.notice, run.deliveries, run.now
     waiting = [(notice.id, address) for address in step.waiting]
     count = deliveries.set_state(waiting, DeliveryState.EXPIRED, None, now, only_from=(PENDING,))
-    missed = [(r.email, r.account) for r in step.missed]
+    missed = [(r.email, r.account, r.channel) for r in step.missed]
     count += deliveries.add(_ledger_notice(notice), missed, DeliveryState.EXPIRED, now)
     if count:
         run.report.expired.append((notice.id, count, grace(notice)))
@@ -169,33 +172,40 @@ def _ledger_notice(notice: Notice) -> LedgerNotice:
 
 
 def _deliver(run: Run, step: Deliver) -> None:
-    """Deliver the step's notice to its recipients, an audience and a batch at a time, up
-    to ``transport.concurrency`` requests in flight.
-
-    Each batch is claimed (committed) before the transport is called and recorded as soon
-    as it answers, so a run killed at any moment leaves at most the batches in flight.
-    The ledger is only ever touched from this thread; workers only call the transport.
-    """
-    notice = step.due.notice
-    groups: dict[Audience, list[Recipient]] = {}
+    """Deliver the step's notice to its recipients: by email, then to each subscription
+    channel, an audience and a batch at a time (see :func:`_deliver_by`)."""
+    by_channel: dict[str, dict[Audience, list[Recipient]]] = {}
     for recipient in step.send:
-        groups.setdefault(recipient.audience, []).append(recipient)
-    if not groups:
-        return
-    from ctmaint.channels.message import render_message
+        by_channel.setdefault(recipient.channel, {}).setdefault(recipient.audience, [])
+        by_channel[recipient.channel][recipient.audience].append(recipient)
+    for name, groups in by_channel.items():
+        if run.halted:
+            return
+        if name not in run.down:
+            _deliver_by(run, run.channels[name], step.due, groups)
 
-    with _Flight(run, notice) as flight:
+
+def _deliver_by(
+    run: Run, channel: Channel, due: Due, groups: dict[Audience, list[Recipient]]
+) -> None:
+    """Deliver ``due`` through ``channel`` to each audience of ``groups``, up to
+    ``channel.concurrency`` requests in flight.
+
+    Each batch is claimed (committed) before the channel is called and recorded as soon
+    as it answers, so a run killed at any moment leaves at most the batches in flight.
+    The ledger is only ever touched from this thread; workers only call the channel.
+    """
+    notice = due.notice
+    with _Flight(run, notice, channel) as flight:
         for audience, group in groups.items():
-            if run.report.stopped:
-                return
             try:
-                message = render_message(notice, audience, run.policy, run.now, step.due.note)
+                message = channel.render(notice, audience, run.policy, run.now, due.note)
             except Exception as error:  # a notice that cannot be rendered will not render later
                 _fail_unrenderable(run, notice, group, error)
                 continue
-            size = run.transport.batch_size
+            size = channel.batch_size
             for start in range(0, len(group), size):
-                if _stop_reason(run):
+                if _stop_reason(run) or channel.name in run.down:
                     return
                 batch = group[start : start + size]
                 claimed = set(run.deliveries.claim(notice.id, (r.email for r in batch), run.now))
@@ -206,23 +216,27 @@ def _deliver(run: Run, step: Deliver) -> None:
 
 def _stop_reason(run: Run) -> str:
     """Why the run must stop claiming now (also set in its report), or "" to go on."""
+    if run.halted:
+        return run.halted
     if clock.monotonic() >= run.deadline:
-        run.report.stopped = "the run's time budget is used up"
+        run.halted = "the run's time budget is used up"
     elif not run.still_held():
-        run.report.stopped = (
+        run.halted = (
             "the send lock was lost (its database session ended), so another run "
             "may have begun: this one stopped claiming"
         )
-    return run.report.stopped
+    run.report.stopped = run.report.stopped or run.halted
+    return run.halted
 
 
 class _Flight:
-    """The requests in flight for one notice: at most ``transport.concurrency`` at once (on
-    worker threads when more than one), each recorded here, in this thread, as it ends."""
+    """The requests in flight for one notice through one channel: at most its
+    ``concurrency`` at once (on worker threads when more than one), each recorded here, in
+    this thread, as it ends."""
 
-    def __init__(self, run: Run, notice: Notice) -> None:
-        self.run, self.notice = run, notice
-        self.limit = max(1, run.transport.concurrency)
+    def __init__(self, run: Run, notice: Notice, channel: Channel) -> None:
+        self.run, self.notice, self.channel = run, notice, channel
+        self.limit = max(1, channel.concurrency)
         self.pool: ThreadPoolExecutor | None = None
         self.flying: deque[tuple[Future[list[Outcome]], list[Recipient]]] = deque()
         self.fatal: DeliveryError | None = None
@@ -238,7 +252,7 @@ class _Flight:
         from concurrent.futures import Future
 
         future: Future[list[Outcome]]
-        deliver, now = self.run.transport.deliver, self.run.now
+        deliver, now = self.channel.deliver, self.run.now
         if self.pool is None:
             future = Future()
             try:
@@ -254,7 +268,7 @@ class _Flight:
     def _land(self) -> None:
         future, batch = self.flying.popleft()
         run, notice = self.run, self.notice
-        report, name = run.report, run.transport.name
+        report, name = run.report, self.channel.name
         try:
             outcomes = future.result()
         except (DeliveryError, TransportDown) as error:
@@ -262,6 +276,7 @@ class _Flight:
             run.deliveries.record(notice.id, release, name, run.now)
             if not isinstance(error, TransportDown):
                 self.fatal = self.fatal or error
+            run.down.add(name)
             report.stopped = report.stopped or str(error)
             return
         except Exception as error:  # a bug in a transport: this batch waits, the others go on
@@ -273,7 +288,7 @@ class _Flight:
             report.failed += len(batch)
             report.failures += [f"{notice.id} to {r.email}: {reason}" for r in batch]
             return
-        _record(run, notice, outcomes)
+        _record(run, notice, self.channel, outcomes)
         run.progress(len(batch))
 
     def __exit__(self, *exc: object) -> None:
@@ -296,21 +311,31 @@ def _fail_unrenderable(run: Run, notice: Notice, group: list[Recipient], error: 
     run.report.failures += [f"{notice.id} to {r.email}: {reason}" for r in group]
 
 
-def _record(run: Run, notice: Notice, outcomes: list[Outcome]) -> None:
-    """Record each answer in the ledger, then count it in the run's report."""
+def _record(run: Run, notice: Notice, channel: Channel, outcomes: list[Outcome]) -> None:
+    """Record each answer in the ledger, then count it in the run's report. A problem of a
+    subscription (a webhook removed, a host down) is said once per run, not per notice."""
     answered = [(o.recipient, o.state.recorded, o.message_id, o.error) for o in outcomes]
-    run.deliveries.record(notice.id, answered, run.transport.name, run.now)
+    run.deliveries.record(notice.id, answered, channel.name, run.now)
     report = run.report
     for outcome in outcomes:
         said = f"{notice.id} to {outcome.recipient}: {outcome.error}"
+        if channel is not run.channels.email:
+            said = f"{outcome.recipient}: {outcome.error}"
         if outcome.state is Answer.SENT:
             report.sent += 1
+            report.sent_by[channel.name] = report.sent_by.get(channel.name, 0) + 1
         elif outcome.state is Answer.FAILED:
             report.failed += 1
-            report.failures.append(said)
+            _say_once(report, report.failures, said)
         else:  # retry or uncertain: left for the next run
             report.uncertain += outcome.state is Answer.UNCERTAIN
-            report.deferred.append(said)
+            _say_once(report, report.deferred, said)
+
+
+def _say_once(report: SendReport, lines: list[str], said: str) -> None:
+    if said not in report.said:
+        report.said.add(said)
+        lines.append(said)
 
 
 def _post(run: Run, due: Due) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from msgspec import Struct
 
 from ctmaint.errors import StateError
-from ctmaint.model.vocabulary import DeliveryState
+from ctmaint.model.vocabulary import EMAIL, DeliveryState
 from ctmaint.state.dialects import SQLITE, Dialect
 from ctmaint.state.location import StateLocation
 
@@ -146,6 +146,7 @@ class DeliveryRow(Struct, frozen=True):
     error: str | None
     resent_uncertain: bool = False
     host: str = ""  # the host whose send made the row ('' before hosts were recorded)
+    channel: str = EMAIL  # email, or the subscription's channel (teams, slack, webhook)
 
     @property
     def key(self) -> RowKey:
@@ -222,28 +223,28 @@ class Deliveries:
     def add(
         self,
         notice: LedgerNotice,
-        recipients: Iterable[tuple[str, str]],
+        recipients: Iterable[tuple[str, str, str]],
         state: DeliveryState,
         now: datetime,
     ) -> int:
-        """Add a row of ``notice`` in ``state`` per ``(address, account)`` not yet in the
-        ledger; return how many.
+        """Add a row of ``notice`` in ``state`` per ``(address, account, channel)`` not yet
+        in the ledger; return how many. A subscription's address is its key.
 
         Writes nothing (no transaction, no fsync) when there is nothing to add: a cron
         tick with nothing new stays cheap.
         """
         same = (str(state), _utc(notice.due), _utc(notice.expires), _utc(now), self.ledger.host)
         rows = [
-            (notice.notice_id, address, notice.window_id, notice.stage, account, *same)
-            for address, account in recipients
+            (notice.notice_id, address, notice.window_id, notice.stage, account, channel, *same)
+            for address, account, channel in recipients
         ]
         if not rows:
             return 0
         with self.ledger.transaction() as ledger:
             return ledger.executemany(
-                "INSERT INTO deliveries (notice_id, recipient, window_id, stage,"
-                " account, state, due_at, expires_at, updated_at, host)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO deliveries (notice_id, recipient, window_id, stage, account,"
+                " channel, state, due_at, expires_at, updated_at, host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 rows,
             )
 
@@ -334,7 +335,8 @@ class Deliveries:
         """Every delivery, in due order."""
         cursor = self.ledger.execute(
             "SELECT notice_id, recipient, window_id, stage, account, state, attempts,"
-            " sent_at, transport, message_id, error, resent_uncertain, host FROM deliveries"
+            " sent_at, transport, message_id, error, resent_uncertain, host, channel"
+            " FROM deliveries"
             " ORDER BY due_at, notice_id, recipient"
         )
         return [_delivery_row(row) for row in cursor]
@@ -385,7 +387,7 @@ def _delivery_row(row: tuple[Any, ...]) -> DeliveryRow:
     """One row of :meth:`Deliveries.rows`'s query, whose columns are the fields in order:
     its state read into the vocabulary, its flag as a bool, and '' for no host."""
     notice_id, recipient, window_id, stage, account, state, attempts, *stored = row
-    sent_at, transport, message_id, error, resent, host = stored
+    sent_at, transport, message_id, error, resent, host, channel = stored
     return DeliveryRow(
         notice_id,
         recipient,
@@ -400,6 +402,7 @@ def _delivery_row(row: tuple[Any, ...]) -> DeliveryRow:
         error,
         bool(resent),
         host or "",
+        channel,
     )
 
 

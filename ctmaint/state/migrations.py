@@ -134,6 +134,12 @@ def v6_hosts(ledger: Ledger) -> None:
     ledger.execute("ALTER TABLE deliveries ADD COLUMN host TEXT")
 
 
+def v7_delivery_channels(ledger: Ledger) -> None:
+    """A delivery goes by email or to a subscription: its channel (email, teams, slack or
+    webhook), so that `notices` and `history` count each; every earlier row was email."""
+    ledger.execute("ALTER TABLE deliveries ADD COLUMN channel TEXT NOT NULL DEFAULT 'email'")
+
+
 Migration = Callable[[Ledger], None]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -143,6 +149,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v4_one_add_per_window,
     v5_cancelled_deliveries,
     v6_hosts,
+    v7_delivery_channels,
 )
 
 

@@ -12,7 +12,7 @@ from ctmaint.errors import (
     UsageError,
 )
 from ctmaint.model import changes
-from ctmaint.model.notices import ContactBook, Notice, lookahead, plan
+from ctmaint.model.notices import Notice, lookahead, plan
 from ctmaint.model.vocabulary import WAITING, DeliveryState
 from ctmaint.model.windows import Window
 from ctmaint.sending import plan as sendplan
@@ -62,7 +62,7 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
 
     check_days(days)
     policy, now = workspace.policy, workspace.now
-    contacts = workspace.contacts
+    book = workspace.book
     first, last = now - timedelta(days=7), now + timedelta(days=days)
     with workspace.reading() as ledger:
         back, _ = sendplan.span(policy, now, ledger)  # how far back `send` looks
@@ -74,7 +74,6 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
         told = sendplan.told(deliveries.rows())
         since = sendplan.first_send(sendplan.recorded_epoch(deliveries), now)
     shown = []
-    book = ContactBook(contacts)
     for notice in sorted(notices, key=lambda n: (n.due, n.id)):
         counts = dict(states.get(notice.id, {}))
         if not notice.is_expired(now) and counts.get(DeliveryState.EXPIRED):

@@ -16,7 +16,7 @@ from msgspec import Struct
 
 from ctmaint import clock
 from ctmaint.channels import posts
-from ctmaint.channels.base import Channel, Setup, make_channel
+from ctmaint.channels.base import Channel, Channels, Setup, make_channel
 from ctmaint.errors import StateBusy
 from ctmaint.model.contacts import rows_left_out
 from ctmaint.model.notices import Notice
@@ -43,10 +43,10 @@ class SendRequest(Struct, frozen=True):
 
 def plan(workspace: Workspace) -> sendplan.SendPlan:
     """What `send` would do now, decided on a read-only snapshot."""
-    policy, now, contacts = workspace.policy, workspace.now, workspace.contacts
+    policy, now, book = workspace.policy, workspace.now, workspace.book
     with workspace.reading() as ledger:
         windows = notice_windows(workspace, *sendplan.span(policy, now, ledger))
-        return sendplan.make_plan(policy, ledger, windows, workspace.changes, contacts, now)
+        return sendplan.make_plan(policy, ledger, windows, workspace.changes, book, now)
 
 
 def preview(workspace: Workspace, every_recipient: bool = False) -> SendReport:
@@ -68,15 +68,16 @@ def run(
     _ = workspace.contacts  # read before anything is claimed; bad rows left out
     name = request.transport or workspace.policy.provider.transport
     transport = make_transport(name, workspace, request.outbox)
+    setup = Setup(workspace.policy, workspace.outbox(request.outbox), workspace.subscriptions)
     try:
-        return _locked_run(workspace, transport, request.notices_dir, progress)
+        return _locked_run(workspace, Channels(transport, setup), request.notices_dir, progress)
     except StateBusy as error:  # another session holds the write lock: leave as for ours
         raise AnotherRunError(str(error)) from None
 
 
 def _locked_run(
     workspace: Workspace,
-    transport: Channel,
+    channels: Channels,
     notices_dir: Path,
     progress: ProgressStart | None,
 ) -> SendReport:
@@ -90,15 +91,15 @@ def _locked_run(
             )
         ledger = workspace.ledger
         disagree = _meet_the_other_hosts(workspace, ledger) if workspace.shared else []
-        transport.start()
+        channels.email.start()
         remove_stale_temporaries(notices_dir / "posts")
         windows = notice_windows(workspace, *sendplan.span(policy, now, ledger))
         decided = sendplan.make_plan(
-            policy, ledger, windows, workspace.changes, workspace.contacts, now
+            policy, ledger, windows, workspace.changes, workspace.book, now
         )
         deadline = clock.monotonic() + policy.send.time_budget.total_seconds()
         board = posts.StatusPosts(notices_dir, policy)
-        context = Run(policy, Deliveries(ledger), transport, board, now, deadline)
+        context = Run(policy, Deliveries(ledger), channels, board, now, deadline)
         context.still_held = held
         if progress is not None and decided.deliveries:
             context.progress = progress(decided.deliveries)
@@ -127,13 +128,14 @@ def _meet_the_other_hosts(workspace: Workspace, ledger: Ledger) -> list[str]:
 
 def _tell_problems(report: SendReport, workspace: Workspace, decided: sendplan.SendPlan) -> None:
     """Put into ``report`` what a run and a preview both report about the files: the rows
-    of contacts.csv left out (each problem, and how many rows of how many) and the due
-    notices that reach nobody."""
+    of contacts.csv left out (each problem, and how many rows of how many), the problems of
+    subscriptions.csv, and the due notices that reach nobody."""
     problems = workspace.contact_problems
     if problems:
         report.left_out = [str(problem) for problem in problems]
         report.left_out_rows = rows_left_out(problems)
         report.contact_rows = len(workspace.contacts) + report.left_out_rows
+    report.left_out += [str(problem) for problem in workspace.subscription_problems]
     report.nobody = nobody_told(workspace, decided.nobody)
 
 

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from ctmaint.errors import Problem
     from ctmaint.model.changes import Change
     from ctmaint.model.contacts import Contact
+    from ctmaint.model.notices import ContactBook
     from ctmaint.model.policy import Policy
+    from ctmaint.model.subscriptions import Subscription
     from ctmaint.model.windows import Window
     from ctmaint.state.ledger import Ledger
     from ctmaint.state.peers import HostFiles
@@ -43,6 +45,8 @@ class Workspace:
         self._policy: Policy | None = None
         self._contacts: list[Contact] | None = None
         self._contact_problems: list[Problem] = []
+        self._subscriptions: list[Subscription] | None = None
+        self._subscription_problems: list[Problem] = []
         self._ledger: Ledger | None = None
         self._changes: list[Change] | None = None
 
@@ -98,6 +102,36 @@ class Workspace:
         delivers to everyone else."""
         _ = self.contacts
         return self._contact_problems
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        """The good rows of subscriptions.csv (none if it is missing, or refused as a whole:
+        see :attr:`subscription_problems`)."""
+        if self._subscriptions is None:
+            from ctmaint.errors import SubscriptionsError
+            from ctmaint.model.subscriptions import read_subscriptions
+
+            policy = self.policy
+            try:
+                found = read_subscriptions(policy.subscriptions_path, policy.products)
+            except SubscriptionsError as error:
+                found = [], error.problems
+            self._subscriptions, self._subscription_problems = found
+        return self._subscriptions
+
+    @property
+    def subscription_problems(self) -> list[Problem]:
+        """What is wrong with subscriptions.csv: its rows left out, or the whole file (one
+        that others can read is refused). `send` reports them and delivers the rest."""
+        _ = self.subscriptions
+        return self._subscription_problems
+
+    @property
+    def book(self) -> ContactBook:
+        """Who may be told: the contacts and the subscriptions, as a send asks."""
+        from ctmaint.model.notices import ContactBook
+
+        return ContactBook(self.contacts, self.subscriptions)
 
     @property
     def changes(self) -> list[Change]:

@@ -44,10 +44,10 @@ def test_hosts_starting_together_migrate_once(database: str) -> None:
 def test_a_row_is_claimed_by_one_run_only(database: str) -> None:
     first, second = open_ledger(PostgresUrl(database)), open_ledger(PostgresUrl(database))
     try:
-        addresses = [(f"p{i}@x.example", "X") for i in range(50)]
+        addresses = [(f"p{i}@x.example", "X", "email") for i in range(50)]
         notice = LedgerNotice("w/start", "w", "start", NOW, NOW)
         Deliveries(first).add(notice, addresses, DeliveryState.PENDING, NOW)
-        wanted = [a for a, _ in addresses]
+        wanted = [a for a, _, _ in addresses]
         one = Deliveries(first).claim("w/start", wanted, NOW)
         other = Deliveries(second).claim("w/start", wanted, NOW)
         assert sorted(one) == sorted(wanted)

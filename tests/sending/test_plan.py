@@ -10,6 +10,7 @@ from msgspec.structs import replace
 from ctmaint.model.changes import Change
 from ctmaint.model.contacts import Contact
 from ctmaint.model.events import Cancel
+from ctmaint.model.notices import ContactBook
 from ctmaint.model.policy import Policy
 from ctmaint.model.vocabulary import DeliveryState as S
 from ctmaint.model.windows import Window, windows_between
@@ -49,7 +50,7 @@ def plan_at(shipped: Policy, rows: list[DeliveryRow], now: datetime, cancelled: 
         windows = [replace(w, cancelled=True, sequence=1, changed_at=now) for w in windows]
         changes = [Change(1, windows[0].id, Cancel("Recall"), now - timedelta(minutes=1), "ann")]
     view = LedgerView(rows, frozenset(), REMINDER_DUE - timedelta(days=30))
-    return decide(shipped, windows, changes, CONTACTS, view, now)
+    return decide(shipped, windows, changes, ContactBook(CONTACTS), view, now)
 
 
 def test_a_due_reminder_goes_to_every_recipient_once(shipped: Policy) -> None:
@@ -112,7 +113,7 @@ def test_a_late_notice_expires(
     windows = monthly(shipped)
     start = windows[0].start
     view = LedgerView(rows, frozenset(), REMINDER_DUE + epoch_offset)
-    plan = decide(shipped, windows, [], CONTACTS, view, start + timedelta(minutes=1))
+    plan = decide(shipped, windows, [], ContactBook(CONTACTS), view, start + timedelta(minutes=1))
     expired = [s for s in plan.steps if isinstance(s, Expire)]
     if expected is None:
         assert expired == []

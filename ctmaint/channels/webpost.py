@@ -1,0 +1,257 @@
+"""Posting a notice to a subscription's URL: what Teams, Slack and signed webhooks share.
+
+Each channel module says only how a notice becomes its JSON body (and, for webhooks, that
+the request is signed); this one posts it with ``httpx`` (pooled connections, a timeout on
+every step, no redirects followed) and decides each subscription's outcome from the answer,
+as the SendGrid transport does:
+
+* 2xx: sent;
+* 429, 5xx, or no connection: retried ``retries`` times with backoff, waiting out a
+  ``Retry-After`` within ``max_wait_seconds`` (and the run's time budget), then left pending
+  for the next run;
+* no answer after the request went out (a read timeout, a dropped connection): uncertain,
+  since the receiver may have taken it; the next run sends it once more;
+* 404, 410, 401, 403 (the webhook was removed or revoked): failed, and so is every other
+  notice to that subscription in this run, without a request; other 4xx and 3xx (a redirect
+  is never followed): that delivery fails with the answer;
+* a host whose requests go unanswered ``down_after`` times in a row is down for the rest of
+  the run: its deliveries wait for the next one; other hosts go on.
+
+Nothing printed or stored names more of a URL than its host: the URL of a Teams or Slack
+webhook is its credential, and a webhook secret never leaves the signature.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from msgspec import Struct
+from msgspec.structs import replace
+
+from ctmaint import clock
+from ctmaint.channels.base import Outcome, Setup
+from ctmaint.model.notices import Audience, Notice, Recipient
+from ctmaint.model.policy import Patience, Policy
+from ctmaint.model.subscriptions import Subscription
+from ctmaint.model.text import plural
+from ctmaint.model.vocabulary import Answer
+
+if TYPE_CHECKING:
+    import httpx
+
+# How a notice becomes a channel's JSON body: the notice (its note the one to tell), the
+# policy, the time it is sent at, and the subscription's zone (None: the provider's only).
+Payload = Callable[[Notice, Policy, datetime, ZoneInfo | None], dict[str, Any]]
+GONE = (401, 403, 404, 410)  # the subscription no longer exists, or no longer takes ours
+USER_AGENT = "ctmaint (maintenance notices)"
+LONGEST_REASON = 200
+
+
+class Body(Struct, frozen=True):
+    """One notice rendered for one audience of a channel: the bytes every one of its
+    subscriptions is sent."""
+
+    notice_id: str
+    content: bytes
+
+
+class Answered(Struct, frozen=True):
+    """What one request came to (see the module docstring)."""
+
+    state: Answer
+    error: str | None = None
+    unanswered: bool = False  # counts toward the host's down_after
+    gone: bool = False  # the subscription is refused for the rest of the run
+
+
+class WebPostChannel:
+    """A channel posting JSON to each subscription's target (see the module docstring);
+    ``signed`` adds the Standard Webhooks headers."""
+
+    batch_size = 1  # one request per claim: a killed run repeats only requests in flight
+
+    def __init__(
+        self,
+        name: str,
+        payload: Payload,
+        setup: Setup,
+        signed: bool = False,
+        sleep: Callable[[float], None] = clock.sleep,
+    ) -> None:
+        self.name, self.payload, self.signed, self.sleep = name, payload, signed, sleep
+        self.policy = setup.policy
+        self.patience: Patience = setup.policy.channels
+        self.concurrency = self.patience.concurrency
+        self.subscriptions: Mapping[str, Subscription] = {
+            s.key: s for s in setup.subscriptions if s.channel == name
+        }
+        self.deadline = float("inf")
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()  # deliver() runs on several threads at once
+        self._unanswered: dict[str, int] = {}  # host -> requests in a row with no answer
+        self._down: dict[str, str] = {}  # host -> why it is down for this run
+        self._gone: dict[str, str] = {}  # subscription key -> what its receiver answered
+
+    def start(self) -> None:
+        """With the send lock held: the run's time budget starts now for this channel."""
+        budget = self.policy.send.time_budget.total_seconds()
+        self.deadline = clock.monotonic() + budget
+
+    def render(
+        self, notice: Notice, audience: Audience, policy: Policy, now: datetime, note: str
+    ) -> Body:
+        """The body of ``notice`` for ``audience``; ``note`` is what the notice says beyond
+        its details (an operator's reason, what changed since the last notice)."""
+        zone = ZoneInfo(audience.zone_key) if audience.zone_key else None
+        told = replace(notice, note=note)
+        data = self.payload(told, policy, now, zone)
+        return Body(notice.id, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+
+    def deliver(self, body: Body, recipients: Sequence[Recipient], now: datetime) -> list[Outcome]:
+        return [self._deliver_one(body, recipient) for recipient in recipients]
+
+    def _deliver_one(self, body: Body, recipient: Recipient) -> Outcome:
+        subscription = self.subscriptions.get(recipient.email)
+        if subscription is None:  # the plan only gives subscriptions of this channel
+            return Outcome(recipient.email, Answer.FAILED, None, "no such subscription")
+        host, key = subscription.host, subscription.key
+        with self._lock:
+            down, gone = self._down.get(host), self._gone.get(key)
+        if gone is not None:
+            return Outcome(key, Answer.FAILED, None, gone)
+        if down is not None:
+            return Outcome(key, Answer.RETRY, None, down)
+        delivery_id = delivery_id_of(body.notice_id, key)
+        answered = self._post(subscription, body, delivery_id)
+        self._count(subscription, answered)
+        sent_id = delivery_id if answered.state is Answer.SENT else None
+        return Outcome(key, answered.state, sent_id, answered.error)
+
+    def _count(self, subscription: Subscription, answered: Answered) -> None:
+        """Keep the host's run of silences, and a subscription its receiver refused."""
+        host = subscription.host
+        with self._lock:
+            if answered.gone:
+                self._gone[subscription.key] = (
+                    f"{answered.error} (its later notices in this run too)"
+                )
+            if not answered.unanswered:
+                self._unanswered[host] = 0
+                return
+            count = self._unanswered[host] = self._unanswered.get(host, 0) + 1
+            if count >= self.patience.down_after:
+                self._down[host] = (
+                    f"{host} did not answer {plural(count, 'request')} in a row (last: "
+                    f"{answered.error}); its deliveries wait for the next run"
+                )
+
+    def _post(self, subscription: Subscription, body: Body, delivery_id: str) -> Answered:
+        """Post ``body`` to the subscription's target until it answers or patience ends."""
+        import httpx
+
+        host, patience = subscription.host, self.patience
+        delay, last = patience.backoff_seconds, Answered(Answer.RETRY, "no attempt made", True)
+        for attempt in range(patience.retries + 1):
+            if attempt and not self._wait(delay):
+                break
+            if attempt:
+                delay *= 2
+            try:
+                response = self.client.post(
+                    subscription.target,
+                    content=body.content,
+                    headers=self._headers(subscription, body, delivery_id),
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                last = Answered(Answer.RETRY, f"no connection to {host} ({_kind(error)})", True)
+                continue
+            except httpx.TransportError as error:
+                # The request went out and no answer came back: it may have been taken.
+                said = f"no answer from {host} after sending ({_kind(error)})"
+                return Answered(Answer.UNCERTAIN, said, unanswered=True)
+            status = response.status_code
+            if 200 <= status < 300:
+                return Answered(Answer.SENT)
+            said = f"{host} answered {status} {_reason(response, subscription)}"
+            if status == 429 or status >= 500:
+                last = Answered(Answer.RETRY, said, unanswered=status >= 500)
+                wait = retry_after(response.headers.get("Retry-After"), clock.real_time())
+                if wait is not None and wait > patience.max_wait_seconds:
+                    return Answered(Answer.RETRY, f"{said}; asked to wait {wait:.0f} s")
+                delay = wait if wait is not None else delay
+                continue
+            if 300 <= status < 400:
+                said += " (a redirect, not followed: give the URL it points to)"
+            return Answered(Answer.FAILED, said, gone=status in GONE)
+        tries = plural(patience.retries + 1, "try", "tries")
+        return replace(last, error=f"{last.error} (after {tries})")
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless that would pass the run's time budget (False)."""
+        if clock.monotonic() + seconds >= self.deadline:
+            return False
+        self.sleep(seconds)
+        return True
+
+    def _headers(self, subscription: Subscription, body: Body, delivery_id: str) -> dict[str, str]:
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+        if self.signed:
+            from ctmaint.channels.signing import signed_headers
+
+            sent_at = datetime.fromtimestamp(clock.real_time(), UTC)
+            headers |= signed_headers(subscription.secret, delivery_id, sent_at, body.content)
+        return headers
+
+    @property
+    def client(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                import httpx
+
+                timeout = httpx.Timeout(self.patience.timeout_seconds)
+                limits = httpx.Limits(max_connections=self.concurrency)
+                self._client = httpx.Client(
+                    timeout=timeout, limits=limits, follow_redirects=False, trust_env=False
+                )
+            return self._client
+
+
+def delivery_id_of(notice_id: str, key: str) -> str:
+    """The id of one delivery, the same on every retry of it (``webhook-id``): a receiver
+    that sees it twice drops the repeat."""
+    return "msg_" + hashlib.sha256(f"{notice_id}\0{key}".encode()).hexdigest()[:32]
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (a number, or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now) if when.tzinfo else None
+
+
+def _reason(response: httpx.Response, subscription: Subscription) -> str:
+    """The receiver's own words, on one line and short; never the URL itself (a receiver
+    may echo it back)."""
+    text = response.text.replace(subscription.target, subscription.host)
+    words = " ".join(text.split())[:LONGEST_REASON]
+    said = "".join(c for c in words if c.isprintable())
+    return f"{response.reason_phrase}: {said}" if said else response.reason_phrase
+
+
+def _kind(error: Exception) -> str:
+    """What went wrong, without the URL an httpx message may hold."""
+    return type(error).__name__
