@@ -74,6 +74,7 @@ def notice_record(planned: PlannedNotice, zone: ZoneInfo) -> dict[str, Any]:
         "due_utc": utc_z(notice.due),
         "expires": local_iso(notice.expires, zone),
         "recipients": planned.recipients,
+        "channels": planned.channels,
         "state": planned.state,
     }
 
@@ -104,6 +105,7 @@ def history_record(entry: HistoryEntry) -> dict[str, Any]:
         "first_sent": entry.first_sent,
         "last_sent": entry.last_sent,
         "transport": entry.transport,
+        "channels": entry.channels,
         "message_ids": entry.message_ids,
         "errors": entry.errors,
         "notes": entry.notes,
@@ -114,7 +116,10 @@ def history_table(entries: Sequence[HistoryEntry], width: int = 100) -> str:
     """A row per notice (its deliveries counted by state), then what failed, notes and
     SendGrid's message ids; ``--format json`` has every field."""
     header = ["NOTICE", "DELIVERIES", "LAST SENT (UTC)", "TRANSPORT"]
-    rows = [[e.notice_id, _counts(e), e.last_sent or "-", e.transport or "-"] for e in entries]
+    rows = [
+        [e.notice_id, _counts(e), e.last_sent or "-", ", ".join(e.transports) or "-"]
+        for e in entries
+    ]
     table = format_table(header, rows, width, [(1, 12), (0, 20)])
     sections = {
         "failures": [f"{e.notice_id}: {error}" for e in entries for error in e.errors],

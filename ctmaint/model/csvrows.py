@@ -21,11 +21,13 @@ T = TypeVar("T")
 
 class CsvFile(Struct, frozen=True):
     """What one of our CSV files must be: its header, the columns no row may leave empty,
-    and the error that refuses the whole file."""
+    the error that refuses the whole file, and whether a line starting with ``#`` is a
+    comment (read as a blank line, so every line keeps its number)."""
 
     columns: tuple[str, ...]
     required: tuple[str, ...]
     error: type[InvalidInputError]
+    comments: bool = False
 
 
 def read_rows(
@@ -43,11 +45,17 @@ def read_rows(
     ``check`` (the cells, stripped) says what else is wrong, and a row with nothing wrong
     is made into a value by ``make`` (the cells and the row's first line).
     """
-    rows = csv_rows(io.StringIO(text.removeprefix("\ufeff"), newline="").readlines())
+    lines = io.StringIO(text.removeprefix("\ufeff"), newline="").readlines()
+    if spec.comments:
+        lines = ["\n" if line.lstrip().startswith("#") else line for line in lines]
+    rows = csv_rows(lines)
     header = next(rows, None)
+    while spec.comments and header is not None and not any(header.cells):
+        header = next(rows, None)  # blank lines and comments above the header
     if header is None or tuple(c.strip().lower() for c in header.cells) != spec.columns:
         exactly = ",".join(spec.columns)
-        raise spec.error([Problem(source, "line 1", f"the header must be exactly: {exactly}")])
+        where = header.where if header is not None else "line 1"
+        raise spec.error([Problem(source, where, f"the header must be exactly: {exactly}")])
     made: list[T] = []
     problems: list[Problem] = []
     for row in rows:

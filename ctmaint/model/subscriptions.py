@@ -5,7 +5,8 @@
 ids or ``*``; ``timezone`` an optional IANA zone; ``secret`` only for ``webhook``, in Standard
 Webhooks form ``whsec_<base64>``. Its URLs and secrets are credentials: the file must be
 readable by its owner only, and no message here shows more of a URL than its host, nor any
-of a secret. Rows are read as contacts.csv's are (:mod:`ctmaint.model.csvrows`).
+of a secret. Rows are read as contacts.csv's are (:mod:`ctmaint.model.csvrows`); a line
+starting with ``#`` is a comment (`ctmaint init` writes the file with its rows commented out).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ctmaint.model.vocabulary import SUBSCRIPTION_CHANNELS as CHANNELS
 
 COLUMNS = ("organization", "account", "channel", "target", "products", "timezone", "secret")
 REQUIRED = ("organization", "channel", "target", "products")
-SUBSCRIPTIONS_CSV = CsvFile(COLUMNS, REQUIRED, SubscriptionsError)
+SUBSCRIPTIONS_CSV = CsvFile(COLUMNS, REQUIRED, SubscriptionsError, comments=True)
 SECRET_PREFIX = "whsec_"
 _LOOPBACK_NAMES = ("localhost",)
 

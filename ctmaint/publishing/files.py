@@ -27,7 +27,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path, PurePosixPath
 
@@ -80,11 +80,14 @@ def staging_beside(folder: Path) -> Path | None:
 
 
 def write_trees(
-    trees: Mapping[Path, Mapping[str, bytes]], remove: Sequence[Path] = ()
+    trees: Mapping[Path, Mapping[str, bytes]],
+    remove: Sequence[Path] = (),
+    private: Collection[Path] = (),
 ) -> list[Path]:
     """Write every ``relative path -> bytes`` under each root, as one set (calendars/ and
     notices/ together), all or nothing; return the paths changed. The files in ``remove``
-    are removed in the same swap.
+    are removed in the same swap; those in ``private`` are readable by their owner only
+    from the moment they exist.
 
     Every changed file is staged beside its target first; if any staging fails (a full
     disk, a folder that cannot be written) the staged files are removed and the previous
@@ -100,7 +103,8 @@ def write_trees(
     staged: list[tuple[Path, Path]] = []
     try:
         for path in changed:
-            staged.append((_stage(path, data_of[path], PUBLIC), path))
+            mode = PRIVATE if path in private else PUBLIC
+            staged.append((_stage(path, data_of[path], mode), path))
     except BaseException:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)

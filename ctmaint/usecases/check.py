@@ -24,10 +24,12 @@ from ctmaint.model.policy import (
     EMBEDDED,
     CalendarSpec,
     Policy,
-    contacts_outline,
     embedded_policy_text,
     example_contacts_text,
+    example_subscriptions_text,
+    file_outline,
 )
+from ctmaint.model.subscriptions import Subscription
 from ctmaint.model.text import plural
 from ctmaint.model.times import format_duration, human_local
 from ctmaint.model.windows import windows_between
@@ -39,6 +41,7 @@ from ctmaint.usecases.migrate_state import masked_state
 from ctmaint.usecases.workspace import (
     CONTACTS_FILE,
     POLICY_FILE,
+    SUBSCRIPTIONS_FILE,
     Workspace,
     host_files,
 )
@@ -56,11 +59,12 @@ class CheckReport(Struct, frozen=True):
 
 
 def check(workspace: Workspace) -> CheckReport:
-    """Validate the policy and contacts.csv, collecting every problem; changes nothing."""
+    """Validate the policy, contacts.csv and subscriptions.csv, collecting every problem;
+    changes nothing."""
     try:
         policy = workspace.policy
     except InvalidInputError as error:
-        return CheckReport(error.problems + _outline_contacts_problems(workspace), [])
+        return CheckReport(error.problems + _outline_problems(workspace), [])
     source = "the embedded policy" if policy.source == EMBEDDED else policy.source
     notes = [
         f"policy: {source}: {plural(len(policy.calendars), 'calendar')}, "
@@ -71,14 +75,18 @@ def check(workspace: Workspace) -> CheckReport:
         windows_between(policy, workspace.now, workspace.now + timedelta(days=366))
     except InvalidInputError as error:
         problems += error.problems
+    subscriptions = workspace.subscriptions
     try:
         contacts = load_contacts(policy.contacts_path, policy.products)
     except InvalidInputError as error:
-        return CheckReport(problems + error.problems, notes)
+        return CheckReport(problems + error.problems + workspace.subscription_problems, notes)
+    problems += workspace.subscription_problems
     if problems:
         return CheckReport(problems, notes)
     notes += [calendar_note(policy, spec, workspace.now) for spec in policy.calendars.values()]
     notes.append(contacts_note(policy, contacts))
+    if subscriptions:
+        notes.append(subscriptions_note(policy, subscriptions))
     if workspace.shared:  # a shared state must be reachable from this host
         try:
             from ctmaint.state.postgres import identify
@@ -107,15 +115,27 @@ def _transport_notes(policy: Policy) -> list[str]:
     return [f"transport: sendgrid, but {KEY_VARIABLE} is not set here; `send` needs it"]
 
 
-def _outline_contacts_problems(workspace: Workspace) -> list[Problem]:
+def _outline_problems(workspace: Workspace) -> list[Problem]:
+    """The problems of contacts.csv and subscriptions.csv, read where a policy that has
+    problems of its own names them."""
+    from ctmaint.model.subscriptions import read_subscriptions
+
+    problems: list[Problem] = []
     try:
-        path, product_ids = contacts_outline(workspace.config, workspace.cwd)
+        path, product_ids = file_outline(workspace.config, workspace.cwd)
         load_contacts(path, product_ids or None)  # no products known: do not judge them
     except InvalidInputError as error:
-        return error.problems
+        problems += error.problems
     except OSError:
         pass
-    return []
+    try:
+        path, product_ids = file_outline(workspace.config, workspace.cwd, "subscriptions")
+        problems += read_subscriptions(path, product_ids or None)[1]
+    except InvalidInputError as error:
+        problems += error.problems
+    except OSError:
+        pass
+    return problems
 
 
 def calendar_note(policy: Policy, spec: CalendarSpec, now: datetime) -> str:
@@ -135,14 +155,27 @@ def contacts_note(policy: Policy, contacts: list[Contact]) -> str:
     return f"contacts: {path}: {listed}, {len(told)} {receive} maintenance notices"
 
 
-def init(directory: Path, force: bool = False) -> list[Path]:
-    """Write the shipped policy and an example contacts.csv into ``directory``.
+def subscriptions_note(policy: Policy, subscriptions: list[Subscription]) -> str:
+    """How many subscriptions of each channel are posted to (no URL: they are credentials)."""
+    counts: dict[str, int] = {}
+    for subscription in subscriptions:
+        counts[subscription.channel] = counts.get(subscription.channel, 0) + 1
+    each = ", ".join(f"{channel} {count}" for channel, count in sorted(counts.items()))
+    listed = plural(len(subscriptions), "subscription")
+    return f"subscriptions: {policy.subscriptions_path}: {listed} ({each})"
 
-    Refuses to overwrite either file unless ``force``; writes nothing if it refuses.
+
+def init(directory: Path, force: bool = False) -> list[Path]:
+    """Write the shipped policy, an example contacts.csv and a subscriptions.csv whose
+    example rows are commented out (owner-only, as its real rows will be credentials) into
+    ``directory``.
+
+    Refuses to overwrite any of them unless ``force``; writes nothing if it refuses.
     """
     targets = {
         directory / POLICY_FILE: embedded_policy_text(),
         directory / CONTACTS_FILE: example_contacts_text(),
+        directory / SUBSCRIPTIONS_FILE: example_subscriptions_text(),
     }
     existing = [path for path in targets if path.exists()]
     if existing and not force:
@@ -150,7 +183,8 @@ def init(directory: Path, force: bool = False) -> list[Path]:
             f"{existing[0]} already exists; edit it, or overwrite it", about=Input.FORCE
         )
     try:
-        write_trees({directory: {path.name: text.encode() for path, text in targets.items()}})
+        files = {path.name: text.encode() for path, text in targets.items()}
+        write_trees({directory: files}, private=[directory / SUBSCRIPTIONS_FILE])
     except OSError as error:
         raise PublishError(
             f"cannot write into {directory} ({os_reason(error)}); give a folder you can write"

@@ -13,11 +13,13 @@ from ctmaint.model.notices import Notice
 
 
 class PlannedNotice(Struct, frozen=True):
-    """A notice as `notices` lists it: its recipients and its state."""
+    """A notice as `notices` lists it: its recipients (in all, and by channel: email and
+    each subscription channel) and its state."""
 
     notice: Notice
     recipients: int
     state: str
+    channels: dict[str, int] = {}
 
 
 class HistoryEntry(Struct, frozen=True):
@@ -36,6 +38,8 @@ class HistoryEntry(Struct, frozen=True):
     message_ids: list[str]
     errors: list[str]
     notes: list[str]
+    channels: dict[str, dict[str, int]] = {}  # channel -> state -> deliveries
+    transports: list[str] = []  # every transport or channel that delivered, in order
 
     def counts(self) -> dict[str, int]:
         """The deliveries in each state, in the order `history` shows them."""

@@ -4,6 +4,7 @@ writes; a missing state database reads as empty."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -12,8 +13,8 @@ from ctmaint.errors import (
     UsageError,
 )
 from ctmaint.model import changes
-from ctmaint.model.notices import Notice, lookahead, plan
-from ctmaint.model.vocabulary import WAITING, DeliveryState
+from ctmaint.model.notices import Notice, Recipient, lookahead, plan
+from ctmaint.model.vocabulary import EMAIL, WAITING, DeliveryState
 from ctmaint.model.windows import Window
 from ctmaint.sending import plan as sendplan
 from ctmaint.state.ledger import (
@@ -71,9 +72,11 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
         notices = plan(policy, windows) + changes.change_notices(policy, windows, workspace.changes)
         deliveries = Deliveries(ledger)
         states = deliveries.states()
-        told = sendplan.told(deliveries.rows())
+        rows = deliveries.rows()
+        told = sendplan.told(rows)
         since = sendplan.first_send(sendplan.recorded_epoch(deliveries), now)
     shown = []
+    channels = _channels_by_notice(rows)
     for notice in sorted(notices, key=lambda n: (n.due, n.id)):
         counts = dict(states.get(notice.id, {}))
         if not notice.is_expired(now) and counts.get(DeliveryState.EXPIRED):
@@ -85,7 +88,10 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
             continue
         if not counts and notice.is_expired(now) and not missed:
             continue
-        total = sum(counts.values()) or len(sendplan.addressees(notice, book, told))
+        by_channel = channels.get(notice.id)
+        if by_channel is None:
+            by_channel = _count_channels(sendplan.addressees(notice, book, told))
+        total = sum(counts.values()) or sum(by_channel.values())
         if total == 0 and notice.due < first:
             continue  # nobody to tell, so `send` reports nothing
         state = notice_state(notice, counts, now)
@@ -93,8 +99,24 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
             state = NO_RECIPIENTS  # a problem `send` reports: the contacts are wrong
         elif total == 0 and notice.due <= now and state == "pending":
             state = "sent"  # nobody was told of the window, so nobody needs telling
-        shown.append(PlannedNotice(notice, total, state))
+        shown.append(PlannedNotice(notice, total, state, by_channel))
     return shown
+
+
+def _channels_by_notice(rows: Sequence[DeliveryRow]) -> dict[str, dict[str, int]]:
+    """``notice id -> channel -> rows``: whom the ledger holds each notice for."""
+    found: dict[str, dict[str, int]] = {}
+    for row in rows:
+        counts = found.setdefault(row.notice_id, {})
+        counts[row.channel] = counts.get(row.channel, 0) + 1
+    return found
+
+
+def _count_channels(recipients: Sequence[Recipient]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for recipient in recipients:
+        counts[recipient.channel] = counts.get(recipient.channel, 0) + 1
+    return counts
 
 
 def check_days(days: int) -> None:
@@ -141,6 +163,11 @@ def _history_entry(notice_id: str, group: list[DeliveryRow]) -> HistoryEntry:
     from ctmaint.usecases.records import HistoryEntry
 
     sent_times = sorted(r.sent_at for r in group if r.sent_at)
+    channels: dict[str, dict[str, int]] = {}
+    for row in group:
+        counts = channels.setdefault(row.channel, dict.fromkeys(_HISTORY_STATES, 0))
+        counts[_HISTORY_STATE.get(row.state, str(row.state))] += 1
+    email = [r for r in group if r.channel == EMAIL]
     return HistoryEntry(
         notice_id=notice_id,
         sent=sum(r.state is DeliveryState.SENT for r in group),
@@ -151,7 +178,7 @@ def _history_entry(notice_id: str, group: list[DeliveryRow]) -> HistoryEntry:
         uncertain=sum(r.state is DeliveryState.UNCERTAIN for r in group),
         first_sent=sent_times[0] if sent_times else None,
         last_sent=sent_times[-1] if sent_times else None,
-        transport=next((r.transport for r in group if r.transport), None),
+        transport=next((r.transport for r in email if r.transport), None),
         message_ids=sorted({r.message_id for r in group if r.message_id}),
         errors=sorted(
             {f"{r.recipient}: {r.error}" for r in group if r.state is DeliveryState.FAILED}
@@ -163,7 +190,14 @@ def _history_entry(notice_id: str, group: list[DeliveryRow]) -> HistoryEntry:
                 if r.state is not DeliveryState.FAILED and r.error
             }
         ),
+        channels=channels,
+        transports=list(dict.fromkeys(r.transport for r in group if r.transport)),
     )
+
+
+# How `history` counts a row's state ('sending' is a run in progress: still pending).
+_HISTORY_STATES = ("sent", "failed", "expired", "cancelled", "pending", "uncertain")
+_HISTORY_STATE = {DeliveryState.SENDING: "pending"}
 
 
 # -- operating on windows ------------------------------------------------------------------------

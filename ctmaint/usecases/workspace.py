@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 POLICY_FILE = "ctmaint.toml"
 CONTACTS_FILE = "contacts.csv"
+SUBSCRIPTIONS_FILE = "subscriptions.csv"
 DEFAULT_STATE = Path(".ctmaint") / "state.db"
 
 

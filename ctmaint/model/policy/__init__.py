@@ -19,9 +19,10 @@ from ctmaint.model.policy.document import (
     KEYS,
     MAX_PUBLISH_DAYS,
     Policy,
-    contacts_outline,
     embedded_policy_text,
     example_contacts_text,
+    example_subscriptions_text,
+    file_outline,
     load_policy,
     parse_policy,
 )
@@ -46,9 +47,10 @@ __all__ = [
     "Provider",
     "SendSettings",
     "UnscheduledSpec",
-    "contacts_outline",
     "embedded_policy_text",
     "example_contacts_text",
+    "example_subscriptions_text",
+    "file_outline",
     "load_policy",
     "parse_policy",
 ]

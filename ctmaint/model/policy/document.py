@@ -151,6 +151,12 @@ def example_contacts_text() -> str:
     return (DATA / "contacts.csv").read_text(encoding="utf-8")
 
 
+def example_subscriptions_text() -> str:
+    """subscriptions.csv as `ctmaint init` writes it: the header, and example rows commented
+    out (nothing is posted until the operator gives real URLs)."""
+    return (DATA / "subscriptions.csv").read_text(encoding="utf-8")
+
+
 def load_policy(path: Path | None, cwd: Path) -> Policy:
     """Load ``path``, or the embedded policy when ``path`` is None. Raises PolicyError."""
     if path is None:
@@ -169,10 +175,13 @@ def load_policy(path: Path | None, cwd: Path) -> Policy:
     return parse_policy(text, str(path), path.parent)
 
 
-def contacts_outline(path: Path | None, cwd: Path) -> tuple[Path, frozenset[str]]:
-    """Best effort for an invalid policy: where contacts.csv is and the product ids named.
+def file_outline(
+    path: Path | None, cwd: Path, key: str = "contacts"
+) -> tuple[Path, frozenset[str]]:
+    """Best effort for an invalid policy: where the file of ``provider.<key>`` is
+    (contacts.csv, subscriptions.csv) and the product ids named.
 
-    Lets `check` validate contacts.csv even when the policy itself has problems.
+    Lets `check` validate those files even when the policy itself has problems.
     """
     base_dir = cwd if path is None else path.parent
     try:
@@ -181,6 +190,6 @@ def contacts_outline(path: Path | None, cwd: Path) -> tuple[Path, frozenset[str]
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         data = {}
     provider, products = data.get("provider", {}), data.get("products", {})
-    contacts = provider.get("contacts") if isinstance(provider, dict) else None
+    named = provider.get(key) if isinstance(provider, dict) else None
     ids = frozenset(products) if isinstance(products, dict) else frozenset()
-    return base_dir / (contacts if isinstance(contacts, str) else "contacts.csv"), ids
+    return base_dir / (named if isinstance(named, str) else f"{key}.csv"), ids
