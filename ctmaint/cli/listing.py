@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from ctmaint.cli.table import format_table
 from ctmaint.model.changes import Change
 from ctmaint.model.times import RangeForm, human_local, human_utc, local_iso, range_ends, utc_z
+from ctmaint.model.vocabulary import EMAIL
 from ctmaint.model.windows import Window
 from ctmaint.sending.plan import Expire, SendPlan
 from ctmaint.usecases.records import HistoryEntry, PlannedNotice
@@ -193,7 +194,12 @@ def plan_record(plan: SendPlan) -> dict[str, Any]:
                     "stage": str(step.due.notice.stage),
                     "window": step.due.notice.window.id,
                     "recipients": len(step.send),
-                    "addresses": [r.email for r in step.send],
+                    "addresses": [r.email for r in step.send if r.channel == EMAIL],
+                    "subscriptions": [
+                        {"channel": r.channel, "organization": r.organization, "key": r.email}
+                        for r in step.send
+                        if r.channel != EMAIL
+                    ],
                 }
             )
         if step.post:

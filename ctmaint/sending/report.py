@@ -11,6 +11,7 @@ from msgspec import Struct, field
 from ctmaint.model.notices import Notice
 from ctmaint.model.text import plural
 from ctmaint.model.times import utc_z
+from ctmaint.model.vocabulary import EMAIL
 from ctmaint.sending.plan import Expire, SendPlan
 
 
@@ -42,7 +43,8 @@ class SendReport(Struct):
 
     def summary(self) -> str:
         expired = sum(count for _, count, _ in self.expired)
-        line = f"sent {self.sent}, failed {self.failed}, expired {expired}, pending {self.pending}"
+        sent = f"sent {self.sent}{by_channel(self.sent_by)}"
+        line = f"{sent}, failed {self.failed}, expired {expired}, pending {self.pending}"
         if self.uncertain:
             line += f", uncertain {self.uncertain}"
         notes = []
@@ -86,11 +88,23 @@ def describe(plan: SendPlan, verbose: bool = False) -> SendReport:
             names = ", ".join(r.email for r in shown)
             more = len(step.send) - len(shown)
             names += f" and {more} more" if more else ""
-            report.actions.append(f"would send {notice_id} to {len(step.send)}: {names}")
+            channels: dict[str, int] = {}
+            for recipient in step.send:
+                channels[recipient.channel] = channels.get(recipient.channel, 0) + 1
+                report.sent_by[recipient.channel] = report.sent_by.get(recipient.channel, 0) + 1
+            to = f"{len(step.send)}{by_channel(channels)}"
+            report.actions.append(f"would send {notice_id} to {to}: {names}")
         if step.post:
             report.posts += 1
             report.actions.append(f"would post {notice_id} to the status page")
     return report
+
+
+def by_channel(counts: dict[str, int]) -> str:
+    """`` (email 2, teams 1)`` when anything goes to a subscription; "" for email alone."""
+    if not set(counts) - {EMAIL}:
+        return ""
+    return " (" + ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) + ")"
 
 
 def grace(notice: Notice) -> str:

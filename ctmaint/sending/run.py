@@ -31,7 +31,7 @@ from ctmaint.errors import CtmaintError, DeliveryError, Input, StateError, Trans
 from ctmaint.model.notices import Audience, Notice, Recipient
 from ctmaint.model.policy import Policy
 from ctmaint.model.times import utc_z
-from ctmaint.model.vocabulary import Answer, DeliveryState
+from ctmaint.model.vocabulary import EMAIL, Answer, DeliveryState
 from ctmaint.sending.plan import EPOCH_KEY, LAST_SEND_KEY, Deliver, Due, Expire, SendPlan
 from ctmaint.sending.report import SendReport, grace
 from ctmaint.state.ledger import Deliveries, LedgerNotice, PostRow
@@ -316,14 +316,16 @@ def _record(run: Run, notice: Notice, channel: Channel, outcomes: list[Outcome])
     subscription (a webhook removed, a host down) is said once per run, not per notice."""
     answered = [(o.recipient, o.state.recorded, o.message_id, o.error) for o in outcomes]
     run.deliveries.record(notice.id, answered, channel.name, run.now)
-    report = run.report
+    report, email = run.report, channel is run.channels.email
+    kind = EMAIL if email else channel.name
     for outcome in outcomes:
+        # a subscription's problem is its own, whatever the notice: said once per run
         said = f"{notice.id} to {outcome.recipient}: {outcome.error}"
-        if channel is not run.channels.email:
+        if not email:
             said = f"{outcome.recipient}: {outcome.error}"
         if outcome.state is Answer.SENT:
             report.sent += 1
-            report.sent_by[channel.name] = report.sent_by.get(channel.name, 0) + 1
+            report.sent_by[kind] = report.sent_by.get(kind, 0) + 1
         elif outcome.state is Answer.FAILED:
             report.failed += 1
             _say_once(report, report.failures, said)

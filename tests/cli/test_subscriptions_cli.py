@@ -111,6 +111,13 @@ def test_a_dry_run_lists_subscriptions_by_host_and_a_bad_file_is_reported(
     assert result.code == 0, result.err
     assert "teams:hooks.example.com#" in result.out
     assert TOKEN not in result.out
+    plan = json.loads(result.out)
+    reminder = next(d for d in plan["deliveries"] if d["stage"] == "week-before")
+    assert reminder["addresses"] == []
+    assert [s["channel"] for s in reminder["subscriptions"]] == ["teams"]
+    text = run_cli("--now", NOW, "send", "--dry-run")
+    assert "monthly-2030-06-21/week-before to 1 (teams 1): teams:hooks.example.com#" in text.out
+    assert "dry run: would have sent 1 (teams 1)," in text.out
     (tmp_path / "subscriptions.csv").chmod(0o644)
     refused = run_cli("--now", NOW, "send", "--dry-run")
     assert refused.code == 1
