@@ -119,3 +119,86 @@ def test_the_output_readmes_name_every_file_build_writes(
     assert len(written) > 5
     for path in written:
         assert any(pattern.match(path) for pattern in patterns), path
+
+
+def channels_section() -> str:
+    return README.split("## Teams, Slack and signed webhooks", 1)[1].split("\n## ", 1)[0]
+
+
+def readme_blocks(section: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", section, re.DOTALL)
+
+
+def sample_notice() -> tuple[object, object, object]:
+    """The notice the README's samples show: a Connect release's day-before notice, sent on
+    time, to a channel in Europe/London."""
+    from datetime import datetime, timedelta
+
+    from ctmaint.model.notices import plan
+    from ctmaint.model.policy import load_policy
+    from ctmaint.model.windows import windows_between
+
+    policy = load_policy(None, ROOT)
+    now = datetime.fromisoformat("2030-07-01T21:00:00-06:00")
+    windows = windows_between(policy, now, now + timedelta(days=3))
+    notice = next(n for n in plan(policy, windows) if n.id == "connect-2030-07-02/day-before")
+    return notice, policy, now
+
+
+def _within(sample: object, real: object) -> bool:
+    """Whether ``sample`` is ``real`` with list items left out (objects keep every key)."""
+    if isinstance(sample, dict) and isinstance(real, dict):
+        return sample.keys() == real.keys() and all(_within(sample[k], real[k]) for k in sample)
+    if isinstance(sample, list) and isinstance(real, list):
+        rest = iter(real)  # in order: each sample item is a later real item
+        return all(any(_within(item, candidate) for candidate in rest) for item in sample)
+    return sample == real
+
+
+def test_the_readme_payload_samples_are_what_the_channels_post() -> None:
+    from zoneinfo import ZoneInfo
+
+    from ctmaint.channels import slack, teams, webhook
+
+    notice, policy, now = sample_notice()
+    london = ZoneInfo("Europe/London")
+    real = [
+        teams.payload(notice, policy, now, london),  # type: ignore[arg-type]
+        slack.message(notice, policy, now, london),  # type: ignore[arg-type]
+        webhook.payload(notice, policy, now, None),  # type: ignore[arg-type]
+    ]
+    samples = [json.loads(block) for block in readme_blocks(channels_section(), "json")]
+    assert len(samples) == 3
+    for sample, made in zip(samples, real, strict=True):
+        assert _within(sample, made), json.dumps(made, indent=1)
+    assert len(samples[0]["attachments"][0]["content"]["body"]) == 6  # two blocks left out, as said
+
+
+def test_the_readme_receiver_verifies_what_ctmaint_signs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("standardwebhooks.webhooks")
+    from datetime import UTC, datetime
+
+    from ctmaint.channels import webhook
+    from ctmaint.channels.signing import signed_headers
+    from ctmaint.channels.webpost import delivery_id_of
+
+    (receiver,) = readme_blocks(channels_section(), "python")
+    secret = re.search(r'Webhook\("(whsec_[^"]+)"\)', receiver)
+    assert secret is not None
+    seen: set[str] = set()
+    names: dict[str, object] = {"already_seen": lambda i: i in seen or seen.add(i)}
+    exec(receiver, names)
+    notice, policy, now = sample_notice()
+    body = json.dumps(webhook.payload(notice, policy, now, None)).encode()  # type: ignore[arg-type]
+    delivery = delivery_id_of("connect-2030-07-02/day-before", "webhook:ops.example.org#1")
+    headers = signed_headers(secret.group(1), delivery, datetime.now(UTC), body)
+    receive = names["receive"]
+    receive(body, headers)  # type: ignore[operator]
+    receive(body, headers)  # type: ignore[operator]  # a retry: dropped
+    forged = headers | {"webhook-id": "msg_forged"}  # a new id under the old signature
+    receive(body, forged)  # type: ignore[operator]
+    printed = capsys.readouterr().out
+    assert printed.startswith("connect-2030-07-02/day-before 2030-07-03T03:00:00.000Z")
+    assert printed.count("connect-2030-07-02/day-before") == 1

@@ -71,6 +71,9 @@ def _runs(*runs: tuple[str, str]) -> dict[str, Any]:
 
 def make(setup: Setup) -> WebPostChannel:
     """The teams channel, posting to the setup's teams subscriptions."""
-    return WebPostChannel(
-        "teams", lambda notice, policy, now, zone: envelope(card(notice, policy, now, zone)), setup
-    )
+    return WebPostChannel("teams", payload, setup)
+
+
+def payload(notice: Notice, policy: Policy, now: datetime, zone: ZoneInfo | None) -> dict[str, Any]:
+    """What is posted: the card of ``notice`` in Teams' message envelope."""
+    return envelope(card(notice, policy, now, zone))

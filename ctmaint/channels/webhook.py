@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ctmaint.channels.base import Setup
 from ctmaint.channels.message import stage_text
@@ -142,6 +143,10 @@ def _component_of(
 
 def make(setup: Setup) -> WebPostChannel:
     """The webhook channel, posting to the setup's webhook subscriptions."""
-    return WebPostChannel(
-        "webhook", lambda notice, policy, now, zone: body(notice, policy, now), setup, signed=True
-    )
+    return WebPostChannel("webhook", payload, setup, signed=True)
+
+
+def payload(notice: Notice, policy: Policy, now: datetime, zone: ZoneInfo | None) -> dict[str, Any]:
+    """What is posted: :func:`body` (its times are UTC, as Statuspage's are, whatever
+    ``zone`` the subscription reads in)."""
+    return body(notice, policy, now)
