@@ -17,6 +17,7 @@ import hashlib
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -66,6 +67,12 @@ class Subscription(Struct, frozen=True):
         its host can be read back from it."""
         digest = hashlib.sha256(self.target.encode()).hexdigest()[:12]
         return f"{self.channel}:{self.host}#{digest}"
+
+    def canonical(self) -> list[Any]:
+        """What this row says, as JSON values that compare equal whenever two files say the
+        same (the order of products does not count); the URL only as its key's digest."""
+        zone = self.zone.key if self.zone else ""
+        return [self.organization, self.account, self.key, sorted(self.products), zone]
 
     def uses(self, products: Iterable[str]) -> bool:
         """Whether a window affecting ``products`` concerns this subscription."""

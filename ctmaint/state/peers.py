@@ -20,6 +20,7 @@ from typing import Any
 from msgspec import Struct
 
 from ctmaint.model.text import plural
+from ctmaint.model.vocabulary import EMAIL
 from ctmaint.state.ledger import DeliveryRow, Ledger
 
 RECENT = timedelta(days=1)  # a host that has not sent for longer no longer counts
@@ -34,15 +35,22 @@ class HostFiles(Struct, frozen=True):
 
     @classmethod
     def here(
-        cls, cwd: Path, policy: Mapping[str, Any], contacts: Iterable[Sequence[Any]]
+        cls,
+        cwd: Path,
+        policy: Mapping[str, Any],
+        contacts: Iterable[Sequence[Any]],
+        subscriptions: Iterable[Sequence[Any]] = (),
     ) -> HostFiles:
         """This host, in ``cwd``, planning with ``policy`` (the policy file's tables, as
-        read) and ``contacts`` (each contact read, as a row of JSON values in a canonical
-        form). Digests are of what the files say, not of their bytes: a comment, line endings
-        or where contacts.csv lies differ harmlessly."""
-        tables = {**policy, "provider": {**policy.get("provider", {}), "contacts": None}}
+        read), ``contacts`` and ``subscriptions`` (each row read, as JSON values in a
+        canonical form; the subscriptions count with the contacts: both say who is told).
+        Digests are of what the files say, not of their bytes: a comment, line endings or
+        where the files lie differ harmlessly."""
+        paths = {"contacts": None, "subscriptions": None}
+        tables = {**policy, "provider": {**policy.get("provider", {}), **paths}}
         said = json.dumps(tables, sort_keys=True, default=str)
-        listed = json.dumps(sorted(contacts))
+        told = sorted(subscriptions, key=json.dumps)
+        listed = json.dumps([sorted(contacts), told] if told else sorted(contacts))
         return cls(host_name(cwd), _digest(said), _digest(listed))
 
 
@@ -81,7 +89,7 @@ def disagreements(ledger: Ledger, host: HostFiles, seen_at: datetime) -> list[st
             label
             for label, theirs, ours in (
                 ("policy file", policy, host.policy),
-                ("contacts.csv", contacts, host.contacts),
+                ("contacts.csv (or subscriptions.csv)", contacts, host.contacts),
             )
             if theirs != ours
         ]
@@ -95,15 +103,17 @@ def disagreements(ledger: Ledger, host: HostFiles, seen_at: datetime) -> list[st
 
 def waiting_lines(rows: Sequence[DeliveryRow], here: str) -> list[str]:
     """Why rows stay pending: by notice and by the host that made them, one line each."""
-    groups: dict[tuple[str, str], int] = {}
+    groups: dict[tuple[str, str, str], int] = {}
     for row in rows:
-        groups[row.notice_id, row.host] = groups.get((row.notice_id, row.host), 0) + 1
+        file = "contacts.csv" if row.channel == EMAIL else "subscriptions.csv"
+        key = (row.notice_id, row.host, file)
+        groups[key] = groups.get(key, 0) + 1
     lines = []
-    for (notice_id, made_by), count in sorted(groups.items()):
+    for (notice_id, made_by, file), count in sorted(groups.items()):
         whose = (
-            "no longer listed in this host's contacts.csv"
+            f"no longer listed in this host's {file}"
             if made_by in ("", here)
-            else f"listed by host {made_by}'s contacts.csv, not this host's"
+            else f"listed by host {made_by}'s {file}, not this host's"
         )
         lines.append(f"{notice_id}: {plural(count, 'recipient')} {whose}")
     return lines

@@ -232,4 +232,5 @@ def host_files(workspace: Workspace) -> HostFiles:
     config = workspace.config
     text = config.read_text(encoding="utf-8-sig") if config is not None else embedded_policy_text()
     rows = [contact.canonical() for contact in workspace.contacts]
-    return peers.HostFiles.here(workspace.cwd, tomllib.loads(text), rows)
+    subscribed = [subscription.canonical() for subscription in workspace.subscriptions]
+    return peers.HostFiles.here(workspace.cwd, tomllib.loads(text), rows, subscribed)

@@ -497,7 +497,7 @@ def test_hosts_with_other_contacts_are_told_and_a_waiting_row_says_why(
     for result in (dry, run):
         assert any(why in line and "not this host's" in line for line in result.stderr.splitlines())
     assert "hosts disagree: host " in run.stderr
-    assert "another contacts.csv than this host" in run.stderr
+    assert "another contacts.csv (or subscriptions.csv) than this host" in run.stderr
     for host, other in ((west, east), (east, west)):
         checked = ctmaint_run(host, "check")
         assert checked.returncode == 1
