@@ -90,11 +90,13 @@ class Publisher(Protocol):
 
 class Setup(Struct, frozen=True):
     """What a channel may need to be made: the policy (its settings for the channel), the
-    outbox folder, and the subscriptions (where each is posted to)."""
+    outbox folder, the subscriptions (where each is posted to), and the run's deadline (on
+    :func:`ctmaint.clock.monotonic`): no wait of a channel may pass it."""
 
     policy: Policy
     outbox: Path
     subscriptions: Sequence[Subscription] = ()
+    deadline: float = float("inf")
 
 
 # Each channel, by the name the policy and `--transport` use, and the module whose

@@ -92,7 +92,7 @@ class WebPostChannel:
         self.subscriptions: Mapping[str, Subscription] = {
             s.key: s for s in setup.subscriptions if s.channel == name
         }
-        self.deadline = float("inf")
+        self.deadline = setup.deadline
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()  # deliver() runs on several threads at once
         self._unanswered: dict[str, int] = {}  # host -> requests in a row with no answer
@@ -100,9 +100,7 @@ class WebPostChannel:
         self._gone: dict[str, str] = {}  # subscription key -> what its receiver answered
 
     def start(self) -> None:
-        """With the send lock held: the run's time budget starts now for this channel."""
-        budget = self.policy.send.time_budget.total_seconds()
-        self.deadline = clock.monotonic() + budget
+        """Nothing to prepare: connections are opened on the first post."""
 
     def render(
         self, notice: Notice, audience: Audience, policy: Policy, now: datetime, note: str

@@ -68,20 +68,21 @@ def run(
     _ = workspace.contacts  # read before anything is claimed; bad rows left out
     name = request.transport or workspace.policy.provider.transport
     transport = make_transport(name, workspace, request.outbox)
-    setup = Setup(workspace.policy, workspace.outbox(request.outbox), workspace.subscriptions)
+    _ = workspace.subscriptions  # the same: a file others can read is left out, and said
     try:
-        return _locked_run(workspace, Channels(transport, setup), request.notices_dir, progress)
+        return _locked_run(workspace, transport, request, progress)
     except StateBusy as error:  # another session holds the write lock: leave as for ours
         raise AnotherRunError(str(error)) from None
 
 
 def _locked_run(
     workspace: Workspace,
-    channels: Channels,
-    notices_dir: Path,
+    transport: Channel,
+    request: SendRequest,
     progress: ProgressStart | None,
 ) -> SendReport:
-    """:func:`run`, once the transport is made: under the send lock, plan and carry out."""
+    """:func:`run`, once the transport is made: under the send lock, plan and carry out
+    through the transport and each subscription channel, all within the run's deadline."""
     policy, now = workspace.policy, workspace.now
     with send_lock(workspace.state) as held:
         if held is None:
@@ -91,13 +92,17 @@ def _locked_run(
             )
         ledger = workspace.ledger
         disagree = _meet_the_other_hosts(workspace, ledger) if workspace.shared else []
-        channels.email.start()
+        transport.start()
+        notices_dir = request.notices_dir
         remove_stale_temporaries(notices_dir / "posts")
         windows = notice_windows(workspace, *sendplan.span(policy, now, ledger))
         decided = sendplan.make_plan(
             policy, ledger, windows, workspace.changes, workspace.book, now
         )
         deadline = clock.monotonic() + policy.send.time_budget.total_seconds()
+        outbox = workspace.outbox(request.outbox)
+        setup = Setup(policy, outbox, workspace.subscriptions, deadline)
+        channels = Channels(transport, setup)
         board = posts.StatusPosts(notices_dir, policy)
         context = Run(policy, Deliveries(ledger), channels, board, now, deadline)
         context.still_held = held
