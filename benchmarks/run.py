@@ -12,10 +12,9 @@ the same rows as JSON. Every command is run as cron runs it: a new ``ctmaint`` p
   sendgrid_10k's stand-in) and one Teams subscription (its own URL on a loopback Workflows
   stand-in, 202 after 100 ms); one send at the monthly reminder: wall time within the
   policy's time budget, peak memory, and a failure row unless it exits 0 and each
-  subscription got exactly one well-formed post. Measured 68 to 79 s over five runs, 76 to
-  77 MB, 2,500 posts each subscription once (docs/PERFORMANCE.md): the email (2,500 x 0.1 s
-  / 8 = 31 s floor, 34 to 42 s on the loaded VM), then the Teams posts (31 s floor, 33 to
-  36 s), one channel after the other.
+  subscription got exactly one well-formed post. Measured 38.5 to 47.9 s over three runs,
+  76 MB, 2,500 posts each subscription once (docs/PERFORMANCE.md): the email and the Teams
+  posts side by side (each 2,500 x 0.1 s / 8 = 31 s floor, 37 to 46 s on the loaded VM).
 - contacts_100k: `check`, `notices` and `send --dry-run` with 100,003 contacts.
 - build: the shipped policy over 1 year and over 50 years of windows, in process; the ratio.
 - send_1000: 1000 reminders into the outbox (no goal; for comparison across changes).

@@ -18,7 +18,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -172,46 +172,69 @@ def _ledger_notice(notice: Notice) -> LedgerNotice:
 
 
 def _deliver(run: Run, step: Deliver) -> None:
-    """Deliver the step's notice to its recipients: by email, then to each subscription
-    channel, an audience and a batch at a time (see :func:`_deliver_by`)."""
+    """Deliver the step's notice to its recipients by email and to its subscriptions, each
+    channel with up to its ``concurrency`` requests in flight, all channels side by side
+    (a slow chat host does not hold back the email, nor the email the chat).
+
+    Each batch is claimed (committed) before the channel is called and recorded as soon
+    as it answers, so a run killed at any moment leaves at most the batches in flight.
+    The ledger is only ever touched from this thread; workers only call the channels.
+    """
     by_channel: dict[str, dict[Audience, list[Recipient]]] = {}
     for recipient in step.send:
         by_channel.setdefault(recipient.channel, {}).setdefault(recipient.audience, [])
         by_channel[recipient.channel][recipient.audience].append(recipient)
-    for name, groups in by_channel.items():
-        if run.halted:
-            return
-        if name not in run.down:
-            _deliver_by(run, run.channels[name], step.due, groups)
+    with ExitStack() as stack:  # whatever happens, every flight lands what it sent
+        lanes = []
+        for name, groups in by_channel.items():
+            if name not in run.down:
+                flight = stack.enter_context(_Flight(run, step.due.notice, run.channels[name]))
+                lanes.append((flight, _batches(run, flight, step.due, groups)))
+        _interleave(lanes)
 
 
-def _deliver_by(
-    run: Run, channel: Channel, due: Due, groups: dict[Audience, list[Recipient]]
-) -> None:
-    """Deliver ``due`` through ``channel`` to each audience of ``groups``, up to
-    ``channel.concurrency`` requests in flight.
+def _interleave(lanes: list[tuple[_Flight, Iterator[bool]]]) -> None:
+    """Send each lane's batches in turn: a lane whose channel has all its requests in flight
+    waits while the others go on; when every lane waits, the first answer lets one go on.
+    What lands is recorded at once, whichever lane it is of."""
+    flights = [flight for flight, _ in lanes]
+    while lanes:
+        moved = False
+        for lane in list(lanes):
+            flight, batches = lane
+            if not flight.full:
+                moved = True
+                if not next(batches, False):
+                    lanes.remove(lane)
+        if not moved:
+            _first_answer(flights)
+        for flight in flights:
+            flight.land_done()
 
-    Each batch is claimed (committed) before the channel is called and recorded as soon
-    as it answers, so a run killed at any moment leaves at most the batches in flight.
-    The ledger is only ever touched from this thread; workers only call the channel.
-    """
-    notice = due.notice
-    with _Flight(run, notice, channel) as flight:
-        for audience, group in groups.items():
-            try:
-                message = channel.render(notice, audience, run.policy, run.now, due.note)
-            except Exception as error:  # a notice that cannot be rendered will not render later
-                _fail_unrenderable(run, notice, group, error)
-                continue
-            size = channel.batch_size
-            for start in range(0, len(group), size):
-                if _stop_reason(run) or channel.name in run.down:
-                    return
-                batch = group[start : start + size]
-                claimed = set(run.deliveries.claim(notice.id, (r.email for r in batch), run.now))
-                batch = [r for r in batch if r.email in claimed]
-                if batch:
-                    flight.send(message, batch)
+
+def _batches(
+    run: Run, flight: _Flight, due: Due, groups: dict[Audience, list[Recipient]]
+) -> Iterator[bool]:
+    """Send ``due`` through the flight's channel to each audience of ``groups``, a claimed
+    batch at a time, stopping at the next batch after the run halts or the channel went
+    down; each batch sent yields True."""
+    notice, channel = due.notice, flight.channel
+    for audience, group in groups.items():
+        try:
+            message = channel.render(notice, audience, run.policy, run.now, due.note)
+        except Exception as error:  # a notice that cannot be rendered will not render later
+            _fail_unrenderable(run, notice, group, error)
+            continue
+        size = channel.batch_size
+        for start in range(0, len(group), size):
+            if _stop_reason(run) or channel.name in run.down:
+                return
+            batch = group[start : start + size]
+            claimed = set(run.deliveries.claim(notice.id, (r.email for r in batch), run.now))
+            batch = [r for r in batch if r.email in claimed]
+            if batch:
+                flight.send(message, batch)
+                yield True
 
 
 def _stop_reason(run: Run) -> str:
@@ -248,7 +271,13 @@ class _Flight:
             self.pool = ThreadPoolExecutor(self.limit, thread_name_prefix="ctmaint-send")
         return self
 
+    @property
+    def full(self) -> bool:
+        """Whether the channel has all the requests in flight it may."""
+        return len(self.flying) >= self.limit
+
     def send(self, message: Message, batch: list[Recipient]) -> None:
+        """Hand ``batch`` (claimed) to the channel; it is recorded when it lands."""
         from concurrent.futures import Future
 
         future: Future[list[Outcome]]
@@ -262,11 +291,15 @@ class _Flight:
         else:
             future = self.pool.submit(deliver, message, batch, now)
         self.flying.append((future, batch))
-        while len(self.flying) >= self.limit or (self.flying and self.flying[0][0].done()):
-            self._land()
+        self.land_done()
 
-    def _land(self) -> None:
-        future, batch = self.flying.popleft()
+    def land_done(self) -> None:
+        """Record every request that has been answered (in any order: rows are apart)."""
+        for entry in [entry for entry in self.flying if entry[0].done()]:
+            self.flying.remove(entry)  # one at a time: if recording fails, exit lands the rest
+            self._land(*entry)
+
+    def _land(self, future: Future[list[Outcome]], batch: list[Recipient]) -> None:
         run, notice = self.run, self.notice
         report, name = run.report, self.channel.name
         try:
@@ -294,7 +327,7 @@ class _Flight:
     def __exit__(self, *exc: object) -> None:
         try:
             while self.flying:  # whatever happens, every batch in flight is recorded
-                self._land()
+                self._land(*self.flying.popleft())
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=True)
@@ -411,6 +444,15 @@ def send_lock(
 def send_lock_file(state: Path) -> Path:
     """The file beside a SQLite state that a running `send` holds locked."""
     return state.with_name(state.name + ".send.lock")
+
+
+def _first_answer(flights: list[_Flight]) -> None:
+    """Wait until a request in flight, of any of ``flights``, is answered."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    flying = [future for flight in flights for future, _ in flight.flying]
+    if flying:
+        wait(flying, return_when=FIRST_COMPLETED)
 
 
 class AnotherRunError(CtmaintError):
