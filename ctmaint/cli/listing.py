@@ -14,6 +14,7 @@ from ctmaint.model.times import RangeForm, human_local, human_utc, local_iso, ra
 from ctmaint.model.vocabulary import EMAIL
 from ctmaint.model.windows import Window
 from ctmaint.sending.plan import Expire, SendPlan
+from ctmaint.sending.report import by_channel
 from ctmaint.usecases.records import HistoryEntry, PlannedNotice
 
 
@@ -91,7 +92,7 @@ def notice_table(
             p.notice.id,
             human_local(p.notice.due, zone),
             human_utc(p.notice.due),
-            str(p.recipients),
+            f"{p.recipients}{by_channel(p.channels)}",
             p.state,
         ]
         for p in planned

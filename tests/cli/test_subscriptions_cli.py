@@ -152,6 +152,8 @@ def test_notices_and_history_count_deliveries_by_channel(
     entry = next(n for n in history["notices"] if n["notice"] == "monthly-2030-06-21/week-before")
     assert entry["channels"]["email"]["sent"] == 1
     assert entry["channels"]["teams"]["sent"] == 0
+    listed = run_cli("--now", NOW, "notices").out
+    assert "2 (email 1, teams 1)" in listed
     table = run_cli("--now", NOW, "history").out
     assert "teams" in table
     assert TOKEN not in table
