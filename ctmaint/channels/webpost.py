@@ -136,10 +136,8 @@ class WebPostChannel:
         """Keep the host's run of silences, and a subscription its receiver refused."""
         host = subscription.host
         with self._lock:
-            if answered.gone:
-                self._gone[subscription.key] = (
-                    f"{answered.error} (its later notices in this run too)"
-                )
+            if answered.gone:  # its later notices fail alike, and are said with this one
+                self._gone[subscription.key] = answered.error or "refused"
             if not answered.unanswered:
                 self._unanswered[host] = 0
                 return
@@ -156,11 +154,13 @@ class WebPostChannel:
 
         host, patience = subscription.host, self.patience
         delay, last = patience.backoff_seconds, Answered(Answer.RETRY, "no attempt made", True)
+        tries = 0
         for attempt in range(patience.retries + 1):
             if attempt and not self._wait(delay):
-                break
+                break  # the run's time is nearly up: the next run tries again
             if attempt:
                 delay *= 2
+            tries += 1
             try:
                 response = self.client.post(
                     subscription.target,
@@ -174,6 +174,8 @@ class WebPostChannel:
                 # The request went out and no answer came back: it may have been taken.
                 said = f"no answer from {host} after sending ({_kind(error)})"
                 return Answered(Answer.UNCERTAIN, said, unanswered=True)
+            except Exception as error:  # no message of it is shown: it may hold the URL
+                return Answered(Answer.RETRY, f"could not post to {host} ({_kind(error)})")
             status = response.status_code
             if 200 <= status < 300:
                 return Answered(Answer.SENT)
@@ -188,8 +190,7 @@ class WebPostChannel:
             if 300 <= status < 400:
                 said += " (a redirect, not followed: give the URL it points to)"
             return Answered(Answer.FAILED, said, gone=status in GONE)
-        tries = plural(patience.retries + 1, "try", "tries")
-        return replace(last, error=f"{last.error} (after {tries})")
+        return replace(last, error=f"{last.error} (after {plural(tries, 'try', 'tries')})")
 
     def _wait(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless that would pass the run's time budget (False)."""
