@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from msgspec import Struct
@@ -52,6 +53,7 @@ Payload = Callable[[Notice, Policy, datetime, ZoneInfo | None], dict[str, Any]]
 GONE = (401, 403, 404, 410)  # the subscription no longer exists, or no longer takes ours
 USER_AGENT = "ctmaint (maintenance notices)"
 LONGEST_REASON = 200
+SHORTEST_TOKEN = 8  # a piece of a URL this long may be (part of) its credential
 
 
 class Body(Struct, frozen=True):
@@ -244,12 +246,33 @@ def retry_after(value: str | None, now: float) -> float | None:
 
 
 def _reason(response: httpx.Response, subscription: Subscription) -> str:
-    """The receiver's own words, on one line and short; never the URL itself (a receiver
-    may echo it back)."""
-    text = response.text.replace(subscription.target, subscription.host)
+    """The receiver's own words, on one line and short; never the URL beyond its host (a
+    receiver may echo it back, or its path: a web server's 404 page names it)."""
+    text = redacted(response.text, subscription.target)
     words = " ".join(text.split())[:LONGEST_REASON]
     said = "".join(c for c in words if c.isprintable())
     return f"{response.reason_phrase}: {said}" if said else response.reason_phrase
+
+
+def redacted(text: str, target: str) -> str:
+    """``text`` with nothing of ``target`` but its host: the whole URL becomes the host, and
+    its path, query and every piece of them long enough to be a token (a path segment, a
+    query value, raw or decoded) an ellipsis."""
+    parts = urlsplit(target)
+    text = text.replace(target, parts.hostname or "")
+    pairs = [pair.partition("=") for pair in parts.query.split("&")]
+    pieces = {
+        parts.path + "?" + parts.query,
+        parts.path,
+        parts.query,
+        *parts.path.split("/"),
+        *(value for _, _, value in pairs),
+    }
+    pieces |= {unquote(piece) for piece in pieces}
+    for piece in sorted(pieces, key=len, reverse=True):
+        if len(piece) >= SHORTEST_TOKEN:
+            text = text.replace(piece, "…")
+    return text
 
 
 def _kind(error: Exception) -> str:
