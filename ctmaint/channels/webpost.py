@@ -132,27 +132,28 @@ class WebPostChannel:
             return Outcome(key, Answer.RETRY, None, down)
         delivery_id = delivery_id_of(body.notice_id, key)
         answered = self._post(subscription, body, delivery_id)
-        self._count(subscription, answered)
+        error = self._count(subscription, answered)
         sent_id = delivery_id if answered.state is Answer.SENT else None
-        return Outcome(key, answered.state, sent_id, answered.error)
+        return Outcome(key, answered.state, sent_id, error)
 
-    def _count(self, subscription: Subscription, answered: Answered) -> None:
-        """Keep the host's run of silences, and a subscription its receiver refused."""
-        host = subscription.host
+    def _count(self, subscription: Subscription, answered: Answered) -> str | None:
+        """Keep the host's run of silences, and a subscription its receiver refused; the
+        error to report. A refused subscription's is the same for every notice of the run,
+        so that the run says it once."""
+        host, error = subscription.host, answered.error
         with self._lock:
             if answered.gone:
-                self._gone[subscription.key] = (
-                    f"{answered.error} (its later notices in this run too)"
-                )
+                error = self._gone[subscription.key] = f"{error}; no notice goes to it in this run"
             if not answered.unanswered:
                 self._unanswered[host] = 0
-                return
+                return error
             count = self._unanswered[host] = self._unanswered.get(host, 0) + 1
             if count >= self.patience.down_after:
                 self._down[host] = (
                     f"{host} did not answer {plural(count, 'request')} in a row (last: "
-                    f"{answered.error}); its deliveries wait for the next run"
+                    f"{error}); its deliveries wait for the next run"
                 )
+            return error
 
     def _post(self, subscription: Subscription, body: Body, delivery_id: str) -> Answered:
         """Post ``body`` to the subscription's target until it answers or patience ends."""

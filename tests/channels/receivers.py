@@ -103,7 +103,7 @@ class Receiver:
         self.server = ThreadingHTTPServer((host, 0), _handler_for(self))
         self.server.daemon_threads = True
         self.port: int = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     # -- set up

@@ -200,6 +200,18 @@ class Site:
         return sorted({s for s in self.secrets() for text in texts if s in text})
 
 
+def new_site(root: Path) -> Site:
+    """A folder with contacts.csv and the policy; subscriptions come with Site.subscribe."""
+    (root / "contacts.csv").write_text(
+        "organization,account,name,title,email,phone,roles,products,timezone\n"
+        + "\n".join(CONTACTS)
+        + "\n"
+    )
+    made = Site(root)
+    made.policy()
+    return made
+
+
 @pytest.fixture
 def hosts() -> Iterator[Receivers]:
     made = receivers(validator())
@@ -209,14 +221,7 @@ def hosts() -> Iterator[Receivers]:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
-    (tmp_path / "contacts.csv").write_text(
-        "organization,account,name,title,email,phone,roles,products,timezone\n"
-        + "\n".join(CONTACTS)
-        + "\n"
-    )
-    made = Site(tmp_path)
-    made.policy()
-    return made
+    return new_site(tmp_path)
 
 
 def add(site: Site, products: str, summary: str, description: str = "Patching.") -> str:
