@@ -26,6 +26,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ Payload = Callable[[Notice, Policy, datetime, ZoneInfo | None], dict[str, Any]]
 GONE = (401, 403, 404, 410)  # the subscription no longer exists, or no longer takes ours
 USER_AGENT = "ctmaint (maintenance notices)"
 LONGEST_REASON = 200
+LONGEST_BODY = 4096  # bytes of an answer read for its reason; the rest is not read
 SHORTEST_TOKEN = 8  # a piece of a URL this long may be (part of) its credential
 
 
@@ -71,6 +73,16 @@ class Answered(Struct, frozen=True):
     error: str | None = None
     unanswered: bool = False  # counts toward the host's down_after
     gone: bool = False  # the subscription is refused for the rest of the run
+
+
+class Heard(Struct, frozen=True):
+    """What a receiver answered one request: what decides the outcome, and the start of
+    its body to quote."""
+
+    status: int
+    retry_after: str | None
+    phrase: str
+    text: str = ""
 
 
 class WebPostChannel:
@@ -167,11 +179,7 @@ class WebPostChannel:
             if attempt:
                 delay *= 2
             try:
-                response = self.client.post(
-                    subscription.target,
-                    content=body.content,
-                    headers=self._headers(subscription, body, delivery_id),
-                )
+                heard = self._ask(subscription, body, delivery_id)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 last = Answered(Answer.RETRY, f"no connection to {host} ({_kind(error)})", True)
                 continue
@@ -179,13 +187,13 @@ class WebPostChannel:
                 # The request went out and no answer came back: it may have been taken.
                 said = f"no answer from {host} after sending ({_kind(error)})"
                 return Answered(Answer.UNCERTAIN, said, unanswered=True)
-            status = response.status_code
+            status = heard.status
             if 200 <= status < 300:
                 return Answered(Answer.SENT)
-            said = f"{host} answered {status} {_reason(response, subscription)}"
+            said = f"{host} answered {status} {_reason(heard, subscription)}"
             if status == 429 or status >= 500:
                 last = Answered(Answer.RETRY, said, unanswered=status >= 500)
-                wait = retry_after(response.headers.get("Retry-After"), clock.real_time())
+                wait = retry_after(heard.retry_after, clock.real_time())
                 if wait is not None and wait > patience.max_wait_seconds:
                     return Answered(Answer.RETRY, f"{said}; asked to wait {wait:.0f} s")
                 delay = wait if wait is not None else delay
@@ -196,6 +204,34 @@ class WebPostChannel:
         tries = plural(patience.retries + 1, "try", "tries")
         return replace(last, error=f"{last.error} (after {tries})")
 
+    def _ask(self, subscription: Subscription, body: Body, delivery_id: str) -> Heard:
+        """Post once and hear the answer: its status, and of its body no more than
+        LONGEST_BODY bytes read within timeout_seconds all told. httpx times each read
+        alone, so a receiver trickling an endless body would otherwise hold the run (and
+        the send lock) for ever; the status line decides, body or not. (A body read to its
+        end leaves the connection in the pool for the next request.)"""
+        headers = self._headers(subscription, body, delivery_id)
+        started = clock.monotonic()
+        request = self.client.build_request(
+            "POST", subscription.target, content=body.content, headers=headers
+        )
+        response = self.client.send(request, stream=True)
+        try:
+            status = response.status_code
+            heard = Heard(status, response.headers.get("Retry-After"), response.reason_phrase)
+            head, whole = bytearray(), True
+            for chunk in response.iter_raw():  # raw: no decompression of what a receiver says
+                head += chunk
+                spent = clock.monotonic() - started
+                if len(head) >= LONGEST_BODY or spent >= self.patience.timeout_seconds:
+                    whole = False
+                    break
+            text = _decoded(bytes(head[:LONGEST_BODY]), response)
+            # A word cut short may be the start of a token that redacted() would not know.
+            return replace(heard, text=text if whole else re.sub(r"\S+\Z", "", text))
+        finally:
+            response.close()
+
     def _wait(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless that would pass the run's time budget (False)."""
         if clock.monotonic() + seconds >= self.deadline:
@@ -204,7 +240,11 @@ class WebPostChannel:
         return True
 
     def _headers(self, subscription: Subscription, body: Body, delivery_id: str) -> dict[str, str]:
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            "Accept-Encoding": "identity",  # an answer is read raw (see _ask)
+        }
         if self.signed:
             from ctmaint.channels.signing import signed_headers
 
@@ -246,13 +286,21 @@ def retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now) if when.tzinfo else None
 
 
-def _reason(response: httpx.Response, subscription: Subscription) -> str:
+def _reason(heard: Heard, subscription: Subscription) -> str:
     """The receiver's own words, on one line and short; never the URL beyond its host (a
     receiver may echo it back, or its path: a web server's 404 page names it)."""
-    text = redacted(response.text, subscription.target)
+    text = redacted(heard.text, subscription.target)
     words = " ".join(text.split())[:LONGEST_REASON]
     said = "".join(c for c in words if c.isprintable())
-    return f"{response.reason_phrase}: {said}" if said else response.reason_phrase
+    return f"{heard.phrase}: {said}" if said else heard.phrase
+
+
+def _decoded(head: bytes, response: httpx.Response) -> str:
+    """The start of an answer's body as text, in its charset if it names a known one."""
+    try:
+        return head.decode(response.charset_encoding or "utf-8", errors="replace")
+    except LookupError:
+        return head.decode("utf-8", errors="replace")
 
 
 def redacted(text: str, target: str) -> str:

@@ -3,9 +3,9 @@
 Each is a threaded ``http.server`` on a loopback address that records every request (its
 path, headers, body, when it came and what it was answered) and can be scripted per path,
 one :class:`Reply` per request: a status, headers such as ``Retry-After``, a body, a delay,
-no answer at all (:attr:`Reply.hang`) or a connection closed without one
-(:attr:`Reply.drop`). With nothing scripted a receiver checks the request as the real
-service would and answers as it does:
+no answer at all (:attr:`Reply.hang`), a connection closed without one (:attr:`Reply.drop`)
+or a body that trickles in forever (:attr:`Reply.drip`). With nothing scripted a receiver
+checks the request as the real service would and answers as it does:
 
 * :class:`TeamsReceiver`: the ``message`` envelope with one Adaptive Card that validates
   against Microsoft's own schema (``shared/adaptivecards`` beside the clone), version 1.5 at
@@ -48,6 +48,7 @@ class Reply:
     delay: float = 0.0  # seconds before answering (or before hanging or dropping)
     hang: bool = False  # never answer: hold the connection until the receiver stops
     drop: bool = False  # close the connection without a word
+    drip: float = 0.0  # status and headers, then a body of one byte per `drip` s, unending
 
 
 @dataclass
@@ -182,7 +183,7 @@ class Receiver:
             self.requests.append(received)
             queue = self._scripts.get(received.path)
             scripted = queue.popleft() if queue else self._always.get(received.path, Reply())
-        if scripted.status or scripted.hang or scripted.drop:
+        if scripted.status or scripted.hang or scripted.drop or scripted.drip:
             return scripted
         answer = self.refused(received.problems) if received.problems else self.good
         return Reply(answer.status, answer.headers, answer.body, delay=scripted.delay)
@@ -208,6 +209,9 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
+            if reply.drip:
+                self._drip(reply)
+                return
             try:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
@@ -220,6 +224,19 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             received.status = reply.status
+
+        def _drip(self, reply: Reply) -> None:
+            """Answer ``reply.status``, then a chunked body that never ends."""
+            self.close_connection = True
+            try:
+                self.send_response(reply.status or 200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                while not receiver.stopping.wait(reply.drip):
+                    self.wfile.write(b"1\r\nx\r\n")
+                    self.wfile.flush()
+            except OSError:
+                return
 
         do_GET = do_POST  # a redirect target may be asked with GET
 

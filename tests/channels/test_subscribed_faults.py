@@ -167,6 +167,24 @@ def test_410_and_404_fail_the_subscription_once_and_nothing_else(
     assert len(hosts.slack.to(gone.path)) == 1
 
 
+@pytest.mark.parametrize(("status", "state"), [(202, "sent"), (503, "pending")])
+def test_an_answer_that_never_ends_holds_a_request_no_longer_than_the_timeout(
+    site: Site, hosts: Receivers, status: int, state: str
+) -> None:
+    """A receiver that sends its status, then a body a byte at a time forever: each
+    request ends within timeout_seconds (1 s) all told, not at each byte, so the run ends
+    and the others get theirs. A 2xx status line is the receiver's acceptance."""
+    trickle = site.subscribe(hosts.teams)
+    hosts.teams.always(trickle.path, Reply(status, drip=0.2))
+    other = site.subscribe(hosts.slack)
+    ran = site.run("send", timeout=30)
+    assert ran.code == 0, (ran.seconds, ran.err)
+    assert ran.seconds < 10
+    assert site.ledger()[(WEEK_BEFORE, trickle.key)][0] == state
+    assert other.delivered() == {REMINDER["slack"]: 1}
+    assert len(hosts.teams.to(trickle.path)) == (1 if status < 300 else 3)  # 2 retries
+
+
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 def test_a_redirect_is_not_followed(site: Site, hosts: Receivers, status: int) -> None:
     _, target = hosts.webhook.new_url("/moved/")
