@@ -9,7 +9,8 @@ checks the request as the real service would and answers as it does:
 
 * :class:`TeamsReceiver`: the ``message`` envelope with one Adaptive Card that validates
   against Microsoft's own schema (``shared/adaptivecards`` beside the clone), version 1.5 at
-  most; 202 (a Workflows trigger's answer), 400 otherwise;
+  most, 28 KB at most (Teams' limit for a message); 202 (a Workflows trigger's answer), 400
+  otherwise;
 * :class:`SlackReceiver`: ``text`` carrying the four details on its own and ``blocks`` that
   slack_sdk's block models accept; 200 ``ok``, 400 ``invalid_blocks`` otherwise;
 * :class:`WebhookReceiver`: a Standard Webhooks signature that the ``standardwebhooks``
@@ -35,6 +36,7 @@ from typing import Any
 
 HANG_LIMIT_S = 60.0  # a hung request is let go at the latest then (or when the receiver stops)
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
+TEAMS_LIMIT = 28 * 1024  # a message Teams posts, card included (learn.microsoft.com)
 SLACK_DETAILS = ("When: ", "UTC", "Products affected: ", "Impact: ", "Work: ", "Why: ")
 
 
@@ -276,6 +278,8 @@ class TeamsReceiver(Receiver):
             return ["the message does not carry exactly one Adaptive Card"]
         card = attachments[0].get("content")
         found = [f"schema: {e.message[:200]}" for e in self.validator.iter_errors(card)]
+        if len(received.body) > TEAMS_LIMIT:  # a Workflow takes it (202), then drops it
+            found.append(f"{len(received.body)} bytes: over the 28 KB Teams posts")
         version = tuple(int(part) for part in str(card.get("version", "")).split("."))
         if version > (1, 5):
             found.append(f"card version {card.get('version')}: Teams renders 1.5 at most")

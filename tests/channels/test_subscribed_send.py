@@ -378,6 +378,43 @@ def test_hostile_operator_text_arrives_inert(site: Site, hosts: Receivers) -> No
     assert HOSTILE_PRODUCT in {c["name"] for c in update["components"]}
 
 
+@pytest.mark.parametrize("word", ["patch ", "日本語の作業 "])
+def test_a_long_description_is_cut_to_what_each_service_takes(
+    site: Site, hosts: Receivers, word: str
+) -> None:
+    """An operator may paste a whole change record: Teams posts no message over 28 KB
+    (a Workflow answers 202, then drops it) and Slack takes 3,000 characters a section."""
+    subs = [site.subscribe(receiver, "sip") for receiver in hosts]
+    long = (word * 5_000).strip()  # 30 KB in ASCII, 95 KB in UTF-8
+    announce = add(site, "sip", "SIP trunk patch", long)
+    site.send()
+    assert hosts.problems() == []
+    for sub in subs:
+        assert len(sub.delivered()) == 2, sub.channel  # the monthly and the announcement
+    (update,) = [r.json for r in hosts.webhook.to(subs[2].path) if r.notice == announce]
+    assert long in update["incident"]["incident_updates"][0]["body"]  # a webhook takes it all
+    (card,) = [r for r in hosts.teams.to(subs[0].path) if "SIP trunk" in r.notice]
+    assert len(card.body) > 20_000  # cut to fit, not dropped
+    shown = [t for _, t in texts_of(card.json["attachments"][0]["content"])]
+    (work,) = [t for t in shown if long[:1000] in t]
+    assert work.endswith("…")
+    assert shown[-1] == "Security."  # the reason why is still there, after the work
+    (message,) = [r.json for r in hosts.slack.to(subs[1].path) if "SIP trunk" in r.notice]
+    assert message["text"].endswith("Why: Security.")  # all four details in the fallback
+
+
+@pytest.mark.parametrize("size", range(90, 110))
+def test_a_cut_fallback_never_ends_in_half_an_escape(size: int) -> None:
+    from ctmaint.channels.slack import fitted
+
+    text = fitted(["When: soon", "Work: " + "<&>" * 100, "Why: because"], size, escape=True)
+    assert len(text) <= size
+    assert text.endswith("\nWhy: because")
+    work = text.splitlines()[1]
+    assert work.endswith("…")
+    assert re.fullmatch(r"Work: (&lt;|&amp;|&gt;)*…", work), work
+
+
 def test_nothing_printed_or_stored_shows_more_of_a_url_than_its_host(
     site: Site, hosts: Receivers
 ) -> None:
