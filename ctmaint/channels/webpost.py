@@ -10,7 +10,9 @@ as the SendGrid transport does:
   ``Retry-After`` within ``max_wait_seconds`` (and the run's time budget), then left pending
   for the next run;
 * no answer after the request went out (a read timeout, a dropped connection): uncertain,
-  since the receiver may have taken it; the next run sends it once more;
+  since the receiver may have taken it; the next run sends it once more. Once the status
+  line came, that is the answer, whatever the body does: it is read for a short while
+  (``timeout_seconds`` all told) and a few KiB at most, to quote it;
 * 404, 410, 401, 403 (the webhook was removed or revoked): failed, and so is every other
   notice to that subscription in this run, without a request; other 4xx and 3xx (a redirect
   is never followed): that delivery fails with the answer;
@@ -217,20 +219,31 @@ class WebPostChannel:
         )
         response = self.client.send(request, stream=True)
         try:
-            status = response.status_code
-            heard = Heard(status, response.headers.get("Retry-After"), response.reason_phrase)
-            head, whole = bytearray(), True
-            for chunk in response.iter_raw():  # raw: no decompression of what a receiver says
-                head += chunk
-                spent = clock.monotonic() - started
-                if len(head) >= LONGEST_BODY or spent >= self.patience.timeout_seconds:
-                    whole = False
-                    break
-            text = _decoded(bytes(head[:LONGEST_BODY]), response)
+            heard = Heard(
+                response.status_code, response.headers.get("Retry-After"), response.reason_phrase
+            )
+            head, whole = self._head(response, started)
+            text = _decoded(head, response)
             # A word cut short may be the start of a token that redacted() would not know.
             return replace(heard, text=text if whole else re.sub(r"\S+\Z", "", text))
         finally:
             response.close()
+
+    def _head(self, response: httpx.Response, started: float) -> tuple[bytes, bool]:
+        """The start of ``response``'s body, and whether it is all of it. The status came
+        already: a body that stalls or breaks off changes nothing of what was answered."""
+        import httpx
+
+        head = bytearray()
+        try:
+            for chunk in response.iter_raw():  # raw: no decompression of a receiver's words
+                head += chunk
+                spent = clock.monotonic() - started
+                if len(head) >= LONGEST_BODY or spent >= self.patience.timeout_seconds:
+                    return bytes(head[:LONGEST_BODY]), False
+        except httpx.TransportError:
+            return bytes(head[:LONGEST_BODY]), False
+        return bytes(head), True
 
     def _wait(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless that would pass the run's time budget (False)."""

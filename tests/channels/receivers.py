@@ -4,8 +4,9 @@ Each is a threaded ``http.server`` on a loopback address that records every requ
 path, headers, body, when it came and what it was answered) and can be scripted per path,
 one :class:`Reply` per request: a status, headers such as ``Retry-After``, a body, a delay,
 no answer at all (:attr:`Reply.hang`), a connection closed without one (:attr:`Reply.drop`)
-or a body that trickles in forever (:attr:`Reply.drip`). With nothing scripted a receiver
-checks the request as the real service would and answers as it does:
+a body that trickles in forever (:attr:`Reply.drip`) or stops half-way (:attr:`Reply.stall`).
+With nothing scripted a receiver checks the request as the real service would and answers
+as it does:
 
 * :class:`TeamsReceiver`: the ``message`` envelope with one Adaptive Card that validates
   against Microsoft's own schema (``shared/adaptivecards`` beside the clone), version 1.5 at
@@ -51,6 +52,7 @@ class Reply:
     hang: bool = False  # never answer: hold the connection until the receiver stops
     drop: bool = False  # close the connection without a word
     drip: float = 0.0  # status and headers, then a body of one byte per `drip` s, unending
+    stall: bool = False  # status, headers and part of the body, then silence
 
 
 @dataclass
@@ -185,7 +187,7 @@ class Receiver:
             self.requests.append(received)
             queue = self._scripts.get(received.path)
             scripted = queue.popleft() if queue else self._always.get(received.path, Reply())
-        if scripted.status or scripted.hang or scripted.drop or scripted.drip:
+        if scripted.status or scripted.hang or scripted.drop or scripted.drip or scripted.stall:
             return scripted
         answer = self.refused(received.problems) if received.problems else self.good
         return Reply(answer.status, answer.headers, answer.body, delay=scripted.delay)
@@ -218,7 +220,8 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
+                promised = len(reply.body) + (1000 if reply.stall else 0)
+                self.send_header("Content-Length", str(promised))
                 self.end_headers()
                 self.wfile.write(reply.body)
                 self.wfile.flush()
@@ -226,6 +229,9 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             received.status = reply.status
+            if reply.stall:  # the rest of the body never comes
+                self.close_connection = True
+                receiver.stopping.wait(HANG_LIMIT_S)
 
         def _drip(self, reply: Reply) -> None:
             """Answer ``reply.status``, then a chunked body that never ends."""

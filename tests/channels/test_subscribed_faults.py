@@ -198,6 +198,21 @@ def test_an_answer_that_never_ends_holds_a_request_no_longer_than_the_timeout(
     assert len(hosts.teams.to(trickle.path)) == (1 if status < 300 else 3)  # 2 retries
 
 
+@pytest.mark.parametrize(("status", "state"), [(202, "sent"), (503, "pending")])
+def test_an_answer_whose_body_stops_half_way_is_decided_by_its_status(
+    site: Site, hosts: Receivers, status: int, state: str
+) -> None:
+    """The status line came, then the body stalled: the receiver did answer, so the
+    delivery is not 'uncertain' (which would send a 202'd card once more next run)."""
+    stalled = site.subscribe(hosts.teams)
+    hosts.teams.always(stalled.path, Reply(status, body=b"partial", stall=True))
+    ran = site.run("send", timeout=30)
+    assert ran.code == 0, ran.err
+    assert ran.seconds < 10
+    assert site.ledger()[(WEEK_BEFORE, stalled.key)][0] == state
+    assert "uncertain" not in ran.summary
+
+
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 def test_a_redirect_is_not_followed(site: Site, hosts: Receivers, status: int) -> None:
     _, target = hosts.webhook.new_url("/moved/")
