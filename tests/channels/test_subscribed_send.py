@@ -469,6 +469,18 @@ def test_nothing_printed_or_stored_shows_more_of_a_url_than_its_host(
     site.run("history")
     site.run("history", "--format", "json")
     assert site.leaks() == []
+    # Rows that are wrong: the problems name the line and the host, nothing more.
+    token, secret = "tokBADROW0123456789", "whsec_c2hvcnQ="  # not https; a short secret
+    written = site.root / "subscriptions.csv"
+    with written.open("a", encoding="utf-8") as rows:
+        rows.write(f"Bad,BAD-1,teams,http://teams.example.com/{token},*,,\n")
+        rows.write(f"Bad,BAD-2,webhook,{hosts.webhook.url('/x/' + token)}1,*,,{secret}\n")
+    for args in (("check",), ("send", "--dry-run"), ("send",)):
+        ran = site.run(*args, now=LATER)
+        assert "Traceback" not in ran.err
+    assert "teams.example.com" in site.printed[-1]
+    assert site.leaks() == []
+    assert not [text for text in site.printed if token in text or "c2hvcnQ" in text]
 
 
 def apache_404(path: str) -> bytes:
