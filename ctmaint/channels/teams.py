@@ -6,11 +6,13 @@ The card is version 1.5, the latest Teams renders. It states the title, the four
 products; the impact; the work and why), and links to the window's page. Every text is a
 ``TextRun`` of a ``RichTextBlock``, which Adaptive Cards never read as Markdown (a TextBlock
 or a FactSet would): a summary cannot make a link, a list or bold text, and needs no
-escaping that a host might show.
+escaping that a host might show. A message over Teams' 28 KB is cut to fit, its longest
+text first (an operator may paste a whole change record as the work).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +25,7 @@ from ctmaint.model.policy import Policy
 from ctmaint.publishing.details import details
 
 CARD_VERSION = "1.5"
+MESSAGE_LIMIT = 27 * 1024  # Teams posts a message of 28 KB at most; room for what it adds
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 
 
@@ -63,6 +66,31 @@ def card(notice: Notice, policy: Policy, now: datetime, zone: ZoneInfo | None) -
     return made
 
 
+def fitted(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` (an :func:`envelope`) within MESSAGE_LIMIT bytes as sent: its longest
+    text cut first, with an ellipsis, until it fits. Teams posts no larger message, and a
+    Workflow says so only after it answered 202, so the sender never hears of it."""
+    runs = [
+        run
+        for block in message["attachments"][0]["content"]["body"]
+        for run in block.get("inlines", [])
+    ]
+    while runs and (excess := _size(message) - MESSAGE_LIMIT) > 0:
+        longest = max(runs, key=lambda run: len(run["text"]))
+        text = longest["text"]
+        if len(text) <= 1:
+            break  # nothing left to cut: a card of one-letter runs is never this large
+        # Its bytes as JSON are its UTF-8 bytes or more (escapes): cut those, and the ellipsis.
+        kept = text.encode("utf-8")[: max(len(text.encode("utf-8")) - excess - 3, 0)]
+        longest["text"] = kept.decode("utf-8", errors="ignore") + "…"
+    return message
+
+
+def _size(message: dict[str, Any]) -> int:
+    """Bytes of ``message`` as posted (the channel encodes it so: UTF-8, not ASCII escapes)."""
+    return len(json.dumps(message, ensure_ascii=False).encode("utf-8"))
+
+
 def _runs(*runs: tuple[str, str]) -> dict[str, Any]:
     """A RichTextBlock of ``(text, weight)`` runs; runs with no text are left out."""
     inlines = [{"type": "TextRun", "text": text, "weight": weight} for text, weight in runs if text]
@@ -75,5 +103,6 @@ def make(setup: Setup) -> WebPostChannel:
 
 
 def payload(notice: Notice, policy: Policy, now: datetime, zone: ZoneInfo | None) -> dict[str, Any]:
-    """What is posted: the card of ``notice`` in Teams' message envelope."""
-    return envelope(card(notice, policy, now, zone))
+    """What is posted: the card of ``notice`` in Teams' message envelope, within the size
+    Teams takes (see :func:`fitted`)."""
+    return fitted(envelope(card(notice, policy, now, zone)))

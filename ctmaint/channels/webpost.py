@@ -10,7 +10,9 @@ as the SendGrid transport does:
   ``Retry-After`` within ``max_wait_seconds`` (and the run's time budget), then left pending
   for the next run;
 * no answer after the request went out (a read timeout, a dropped connection): uncertain,
-  since the receiver may have taken it; the next run sends it once more;
+  since the receiver may have taken it; the next run sends it once more. Once the status
+  line came, that is the answer, whatever the body does: it is read for a short while
+  (``timeout_seconds`` all told) and a few KiB at most, to quote it;
 * 404, 410, 401, 403 (the webhook was removed or revoked): failed, and so is every other
   notice to that subscription in this run, without a request; other 4xx and 3xx (a redirect
   is never followed): that delivery fails with the answer;
@@ -26,10 +28,12 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from msgspec import Struct
@@ -52,6 +56,8 @@ Payload = Callable[[Notice, Policy, datetime, ZoneInfo | None], dict[str, Any]]
 GONE = (401, 403, 404, 410)  # the subscription no longer exists, or no longer takes ours
 USER_AGENT = "ctmaint (maintenance notices)"
 LONGEST_REASON = 200
+LONGEST_BODY = 4096  # bytes of an answer read for its reason; the rest is not read
+SHORTEST_TOKEN = 8  # a piece of a URL this long may be (part of) its credential
 
 
 class Body(Struct, frozen=True):
@@ -69,6 +75,16 @@ class Answered(Struct, frozen=True):
     error: str | None = None
     unanswered: bool = False  # counts toward the host's down_after
     gone: bool = False  # the subscription is refused for the rest of the run
+
+
+class Heard(Struct, frozen=True):
+    """What a receiver answered one request: what decides the outcome, and the start of
+    its body to quote."""
+
+    status: int
+    retry_after: str | None
+    phrase: str
+    text: str = ""
 
 
 class WebPostChannel:
@@ -128,25 +144,28 @@ class WebPostChannel:
             return Outcome(key, Answer.RETRY, None, down)
         delivery_id = delivery_id_of(body.notice_id, key)
         answered = self._post(subscription, body, delivery_id)
-        self._count(subscription, answered)
+        error = self._count(subscription, answered)
         sent_id = delivery_id if answered.state is Answer.SENT else None
-        return Outcome(key, answered.state, sent_id, answered.error)
+        return Outcome(key, answered.state, sent_id, error)
 
-    def _count(self, subscription: Subscription, answered: Answered) -> None:
-        """Keep the host's run of silences, and a subscription its receiver refused."""
-        host = subscription.host
+    def _count(self, subscription: Subscription, answered: Answered) -> str | None:
+        """Keep the host's run of silences, and a subscription its receiver refused; the
+        error to report. A refused subscription's is the same for every notice of the run,
+        so that the run says it once."""
+        host, error = subscription.host, answered.error
         with self._lock:
-            if answered.gone:  # its later notices fail alike, and are said with this one
-                self._gone[subscription.key] = answered.error or "refused"
+            if answered.gone:
+                error = self._gone[subscription.key] = f"{error}; no notice goes to it in this run"
             if not answered.unanswered:
                 self._unanswered[host] = 0
-                return
+                return error
             count = self._unanswered[host] = self._unanswered.get(host, 0) + 1
             if count >= self.patience.down_after:
                 self._down[host] = (
                     f"{host} did not answer {plural(count, 'request')} in a row (last: "
-                    f"{answered.error}); its deliveries wait for the next run"
+                    f"{error}); its deliveries wait for the next run"
                 )
+            return error
 
     def _post(self, subscription: Subscription, body: Body, delivery_id: str) -> Answered:
         """Post ``body`` to the subscription's target until it answers or patience ends."""
@@ -162,11 +181,7 @@ class WebPostChannel:
                 delay *= 2
             tries += 1
             try:
-                response = self.client.post(
-                    subscription.target,
-                    content=body.content,
-                    headers=self._headers(subscription, body, delivery_id),
-                )
+                heard = self._ask(subscription, body, delivery_id)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 last = Answered(Answer.RETRY, f"no connection to {host} ({_kind(error)})", True)
                 continue
@@ -176,13 +191,13 @@ class WebPostChannel:
                 return Answered(Answer.UNCERTAIN, said, unanswered=True)
             except Exception as error:  # no message of it is shown: it may hold the URL
                 return Answered(Answer.RETRY, f"could not post to {host} ({_kind(error)})")
-            status = response.status_code
+            status = heard.status
             if 200 <= status < 300:
                 return Answered(Answer.SENT)
-            said = f"{host} answered {status} {_reason(response, subscription)}"
+            said = f"{host} answered {status} {_reason(heard, subscription)}"
             if status == 429 or status >= 500:
                 last = Answered(Answer.RETRY, said, unanswered=status >= 500)
-                wait = retry_after(response.headers.get("Retry-After"), clock.real_time())
+                wait = retry_after(heard.retry_after, clock.real_time())
                 if wait is not None and wait > patience.max_wait_seconds:
                     return Answered(Answer.RETRY, f"{said}; asked to wait {wait:.0f} s")
                 delay = wait if wait is not None else delay
@@ -192,6 +207,45 @@ class WebPostChannel:
             return Answered(Answer.FAILED, said, gone=status in GONE)
         return replace(last, error=f"{last.error} (after {plural(tries, 'try', 'tries')})")
 
+    def _ask(self, subscription: Subscription, body: Body, delivery_id: str) -> Heard:
+        """Post once and hear the answer: its status, and of its body no more than
+        LONGEST_BODY bytes read within timeout_seconds all told. httpx times each read
+        alone, so a receiver trickling an endless body would otherwise hold the run (and
+        the send lock) for ever; the status line decides, body or not. (A body read to its
+        end leaves the connection in the pool for the next request.)"""
+        headers = self._headers(subscription, body, delivery_id)
+        started = clock.monotonic()
+        request = self.client.build_request(
+            "POST", subscription.target, content=body.content, headers=headers
+        )
+        response = self.client.send(request, stream=True)
+        try:
+            heard = Heard(
+                response.status_code, response.headers.get("Retry-After"), response.reason_phrase
+            )
+            head, whole = self._head(response, started)
+            text = _decoded(head, response)
+            # A word cut short may be the start of a token that redacted() would not know.
+            return replace(heard, text=text if whole else re.sub(r"\S+\Z", "", text))
+        finally:
+            response.close()
+
+    def _head(self, response: httpx.Response, started: float) -> tuple[bytes, bool]:
+        """The start of ``response``'s body, and whether it is all of it. The status came
+        already: a body that stalls or breaks off changes nothing of what was answered."""
+        import httpx
+
+        head = bytearray()
+        try:
+            for chunk in response.iter_raw():  # raw: no decompression of a receiver's words
+                head += chunk
+                spent = clock.monotonic() - started
+                if len(head) >= LONGEST_BODY or spent >= self.patience.timeout_seconds:
+                    return bytes(head[:LONGEST_BODY]), False
+        except httpx.TransportError:
+            return bytes(head[:LONGEST_BODY]), False
+        return bytes(head), True
+
     def _wait(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless that would pass the run's time budget (False)."""
         if clock.monotonic() + seconds >= self.deadline:
@@ -200,7 +254,11 @@ class WebPostChannel:
         return True
 
     def _headers(self, subscription: Subscription, body: Body, delivery_id: str) -> dict[str, str]:
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            "Accept-Encoding": "identity",  # an answer is read raw (see _ask)
+        }
         if self.signed:
             from ctmaint.channels.signing import signed_headers
 
@@ -242,13 +300,42 @@ def retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now) if when.tzinfo else None
 
 
-def _reason(response: httpx.Response, subscription: Subscription) -> str:
-    """The receiver's own words, on one line and short; never the URL itself (a receiver
-    may echo it back)."""
-    text = response.text.replace(subscription.target, subscription.host)
+def _reason(heard: Heard, subscription: Subscription) -> str:
+    """The receiver's own words, on one line and short; never the URL beyond its host (a
+    receiver may echo it back, or its path: a web server's 404 page names it)."""
+    text = redacted(heard.text, subscription.target)
     words = " ".join(text.split())[:LONGEST_REASON]
     said = "".join(c for c in words if c.isprintable())
-    return f"{response.reason_phrase}: {said}" if said else response.reason_phrase
+    return f"{heard.phrase}: {said}" if said else heard.phrase
+
+
+def _decoded(head: bytes, response: httpx.Response) -> str:
+    """The start of an answer's body as text, in its charset if it names a known one."""
+    try:
+        return head.decode(response.charset_encoding or "utf-8", errors="replace")
+    except LookupError:
+        return head.decode("utf-8", errors="replace")
+
+
+def redacted(text: str, target: str) -> str:
+    """``text`` with nothing of ``target`` but its host: the whole URL becomes the host, and
+    its path, query and every piece of them long enough to be a token (a path segment, a
+    query value, raw or decoded) an ellipsis."""
+    parts = urlsplit(target)
+    text = text.replace(target, parts.hostname or "")
+    pairs = [pair.partition("=") for pair in parts.query.split("&")]
+    pieces = {
+        parts.path + "?" + parts.query,
+        parts.path,
+        parts.query,
+        *parts.path.split("/"),
+        *(value for _, _, value in pairs),
+    }
+    pieces |= {unquote(piece) for piece in pieces}
+    for piece in sorted(pieces, key=len, reverse=True):
+        if len(piece) >= SHORTEST_TOKEN:
+            text = text.replace(piece, "…")
+    return text
 
 
 def _kind(error: Exception) -> str:

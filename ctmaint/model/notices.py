@@ -223,11 +223,23 @@ class ContactBook:
                 organization_uses = frozenset(used[contact.organization])
                 # this row decides (its first row may have been another role's)
                 self._notified.append((recipient or Recipient.of(contact), organization_uses))
-        for subscription in subscriptions:
-            if subscription.key not in self.known:
-                recipient = self.known[subscription.key] = Recipient.subscribed(subscription)
-                self._notified.append((recipient, subscription.products))
+        self._add_subscriptions(subscriptions)
         self._by_products: dict[frozenset[str], list[Recipient]] = {}
+
+    def _add_subscriptions(self, subscriptions: Sequence[Subscription]) -> None:
+        """One recipient per target URL, its first row deciding its organization, account
+        and zone; it hears of the products of every row naming it (two organizations may
+        share a channel, each for its own products)."""
+        places: dict[str, int] = {}
+        for subscription in subscriptions:
+            key = subscription.key
+            if key in places:
+                recipient, products = self._notified[places[key]]
+                self._notified[places[key]] = (recipient, products | subscription.products)
+            elif key not in self.known:
+                places[key] = len(self._notified)
+                recipient = self.known[key] = Recipient.subscribed(subscription)
+                self._notified.append((recipient, subscription.products))
 
     def recipients(self, window: Window) -> list[Recipient]:
         """The maintenance contacts of organizations using a product ``window`` affects, then
