@@ -87,6 +87,10 @@ def carry_out(plan: SendPlan, run: Run) -> SendReport:
     _mark_run(deliveries, plan.epoch, now)
     report.recovered, report.resent_uncertain = plan.resent_in_flight, len(plan.resend_uncertain)
     report.given_up = report.failed = len(plan.give_up)
+    report.failures += [
+        f"{notice_id} to {recipient}: no answer after sending, twice; not sent again"
+        for notice_id, recipient in plan.give_up
+    ]
     report.cancelled = len(plan.cancel)
     _resolve(deliveries, plan, now)
     try:
