@@ -35,9 +35,10 @@ def init(
     ] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
-    """Write ctmaint.toml and an example contacts.csv.
+    """Write ctmaint.toml, contacts.csv and subscriptions.csv.
 
     ctmaint.toml is the shipped policy, with comments: edit it, then run `ctmaint check`.
+    subscriptions.csv (owner-only) has its example rows commented out.
     """
     from ctmaint.usecases import check as checking
 
@@ -47,7 +48,7 @@ def init(
 
 @command("ctmaint check", "ctmaint --config /etc/ctmaint/ctmaint.toml check")
 def check(ctx: typer.Context) -> None:
-    """Validate the policy and contacts.csv.
+    """Validate the policy, contacts.csv and subscriptions.csv.
 
     Every problem is listed with its file, key or line and its fix; exit 1 if any.
     """
