@@ -10,17 +10,23 @@ as the SendGrid transport does:
   ``Retry-After`` within ``max_wait_seconds`` (and the run's time budget), then left pending
   for the next run;
 * no answer after the request went out (a read timeout, a dropped connection): uncertain,
-  since the receiver may have taken it; the next run sends it once more. Once the status
-  line came, that is the answer, whatever the body does: it is read for a short while
-  (``timeout_seconds`` all told) and a few KiB at most, to quote it;
-* 404, 410, 401, 403 (the webhook was removed or revoked): failed, and so is every other
-  notice to that subscription in this run, without a request; other 4xx and 3xx (a redirect
-  is never followed): that delivery fails with the answer;
+  since the receiver may have taken it; the next run sends it once more. The answer must
+  come within ``timeout_seconds`` of the request, all told, however slowly a receiver
+  trickles it. Once the status line came, that is the answer, whatever the body does: it
+  is read for a short while (``timeout_seconds`` all told) and a few KiB at most, to
+  quote it;
+* 404, 410, 401, 403 (the webhook was removed or revoked), or a URL no request can be made
+  to: failed, and so is every other notice to that subscription in this run, without a
+  request; other 4xx and 3xx (a redirect is never followed): that delivery fails with the
+  answer;
 * a host whose requests go unanswered ``down_after`` times in a row is down for the rest of
   the run: its deliveries wait for the next one; other hosts go on.
 
-Nothing printed or stored names more of a URL than its host: the URL of a Teams or Slack
-webhook is its credential, and a webhook secret never leaves the signature.
+Nothing printed or stored names more of a URL than its host, not even what a receiver
+answers (its status line or its body may echo the URL): the URL of a Teams or Slack webhook
+is its credential, and a webhook secret never leaves the signature. A connection is reused
+for the next request only after an answer whose end is known (a 204 or 304 that declares a
+body is not: its bytes would be read as the next request's answer).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -48,6 +54,9 @@ from ctmaint.model.text import plural
 from ctmaint.model.vocabulary import Answer
 
 if TYPE_CHECKING:
+    import ssl
+
+    import httpcore
     import httpx
 
 # How a notice becomes a channel's JSON body: the notice (its note the one to tell), the
@@ -58,6 +67,7 @@ USER_AGENT = "ctmaint (maintenance notices)"
 LONGEST_REASON = 200
 LONGEST_BODY = 4096  # bytes of an answer read for its reason; the rest is not read
 SHORTEST_TOKEN = 8  # a piece of a URL this long may be (part of) its credential
+BODILESS = (204, 304)  # statuses that have no body, whatever their headers say
 
 
 class Body(Struct, frozen=True):
@@ -185,6 +195,10 @@ class WebPostChannel:
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 last = Answered(Answer.RETRY, f"no connection to {host} ({_kind(error)})", True)
                 continue
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+                # The same URL will never do: pending, it would wait unnoticed until expiry.
+                said = f"its URL (host {host}) cannot be posted to ({_kind(error)}); fix its row"
+                return Answered(Answer.FAILED, said, gone=True)
             except httpx.TransportError as error:
                 # The request went out and no answer came back: it may have been taken.
                 said = f"no answer from {host} after sending ({_kind(error)})"
@@ -194,7 +208,7 @@ class WebPostChannel:
             status = heard.status
             if 200 <= status < 300:
                 return Answered(Answer.SENT)
-            said = f"{host} answered {status} {_reason(heard, subscription)}"
+            said = f"{host} answered {status}{_reason(heard, subscription)}"
             if status == 429 or status >= 500:
                 last = Answered(Answer.RETRY, said, unanswered=status >= 500)
                 wait = retry_after(heard.retry_after, clock.real_time())
@@ -210,25 +224,34 @@ class WebPostChannel:
     def _ask(self, subscription: Subscription, body: Body, delivery_id: str) -> Heard:
         """Post once and hear the answer: its status, and of its body no more than
         LONGEST_BODY bytes read within timeout_seconds all told. httpx times each read
-        alone, so a receiver trickling an endless body would otherwise hold the run (and
-        the send lock) for ever; the status line decides, body or not. (A body read to its
-        end leaves the connection in the pool for the next request.)"""
+        alone, so a receiver trickling its headers or an endless body would otherwise hold
+        the run (and the send lock) for ever: every read and write of the request ends by
+        its deadline (:class:`_TimedStream`); the status line decides, body or not. (A body
+        read to its end leaves the connection in the pool for the next request.)"""
         headers = self._headers(subscription, body, delivery_id)
         started = clock.monotonic()
-        request = self.client.build_request(
-            "POST", subscription.target, content=body.content, headers=headers
-        )
-        response = self.client.send(request, stream=True)
+        _REQUEST.limit, _REQUEST.deadline = self.patience.timeout_seconds, None
         try:
-            heard = Heard(
-                response.status_code, response.headers.get("Retry-After"), response.reason_phrase
+            request = self.client.build_request(
+                "POST", subscription.target, content=body.content, headers=headers
             )
-            head, whole = self._head(response, started)
-            text = _decoded(head, response)
-            # A word cut short may be the start of a token that redacted() would not know.
-            return replace(heard, text=text if whole else re.sub(r"\S+\Z", "", text))
+            response = self.client.send(request, stream=True)
+            try:
+                heard = Heard(
+                    response.status_code,
+                    response.headers.get("Retry-After"),
+                    response.reason_phrase,
+                )
+                head, whole = self._head(response, started)
+                text = _decoded(head, response)
+                if _unframed(response):  # what follows on its connection is not an answer
+                    _drop_connection(response)
+                # A word cut short may be the start of a token that redacted() would not know.
+                return replace(heard, text=text if whole else re.sub(r"\S+\Z", "", text))
+            finally:
+                response.close()
         finally:
-            response.close()
+            _REQUEST.limit = None
 
     def _head(self, response: httpx.Response, started: float) -> tuple[bytes, bool]:
         """The start of ``response``'s body, and whether it is all of it. The status came
@@ -274,8 +297,15 @@ class WebPostChannel:
 
                 timeout = httpx.Timeout(self.patience.timeout_seconds)
                 limits = httpx.Limits(max_connections=self.concurrency)
+                transport = httpx.HTTPTransport(limits=limits, trust_env=False)
+                # httpx has no public hook on its connections' streams: wrap the backend
+                # that makes them, so that each request's reads end by its deadline.
+                pool = transport._pool
+                pool._network_backend = cast(
+                    "httpcore.NetworkBackend", _TimedBackend(pool._network_backend)
+                )
                 self._client = httpx.Client(
-                    timeout=timeout, limits=limits, follow_redirects=False, trust_env=False
+                    transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
                 )
             return self._client
 
@@ -291,7 +321,7 @@ def retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() also takes '²', float() not
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -301,12 +331,34 @@ def retry_after(value: str | None, now: float) -> float | None:
 
 
 def _reason(heard: Heard, subscription: Subscription) -> str:
-    """The receiver's own words, on one line and short; never the URL beyond its host (a
-    receiver may echo it back, or its path: a web server's 404 page names it)."""
-    text = redacted(heard.text, subscription.target)
-    words = " ".join(text.split())[:LONGEST_REASON]
-    said = "".join(c for c in words if c.isprintable())
-    return f"{heard.phrase}: {said}" if said else heard.phrase
+    """The receiver's own words (its reason phrase, and its body), on one line and short;
+    never the URL beyond its host (a receiver may echo it back, or its path: a web server's
+    404 page names it, and some servers put that message in the status line itself)."""
+    phrase, said = (_shown(text, subscription.target) for text in (heard.phrase, heard.text))
+    reason = f" {phrase}" if phrase else ""
+    return f"{reason}: {said}" if said else reason
+
+
+def _shown(text: str, target: str) -> str:
+    """``text`` redacted of ``target``, on one line of at most LONGEST_REASON printable
+    characters."""
+    words = " ".join(redacted(text, target).split())[:LONGEST_REASON]
+    return "".join(c for c in words if c.isprintable())
+
+
+def _unframed(response: httpx.Response) -> bool:
+    """Whether ``response`` declares a body that its status cannot have: h11 reads none, so
+    whatever the receiver sent after its headers would be taken for the next answer."""
+    headers = response.headers
+    declared = headers.get("Content-Length", "0").strip() != "0" or "Transfer-Encoding" in headers
+    return response.status_code in BODILESS and declared
+
+
+def _drop_connection(response: httpx.Response) -> None:
+    """Close the connection ``response`` came on: the pool then discards it, unused again."""
+    stream = response.extensions.get("network_stream")
+    if stream is not None:
+        stream.close()
 
 
 def _decoded(head: bytes, response: httpx.Response) -> str:
@@ -341,3 +393,87 @@ def redacted(text: str, target: str) -> str:
 def _kind(error: Exception) -> str:
     """What went wrong, without the URL an httpx message may hold."""
     return type(error).__name__
+
+
+class _Request(threading.local):
+    """The request this thread is making: how long its answer may take all told, and by
+    when (from its first byte sent: connecting has its own timeout)."""
+
+    limit: float | None = None
+    deadline: float | None = None
+
+
+_REQUEST = _Request()
+
+
+def _time_left(timeout: float | None, sending: bool) -> float | None:
+    """The timeout of one read or write of this thread's request: ``timeout`` (httpx's,
+    for this step alone), or what is left until the request's deadline if that is less."""
+    limit = _REQUEST.limit
+    if limit is None:
+        return timeout
+    now = clock.monotonic()
+    if _REQUEST.deadline is None and sending:
+        _REQUEST.deadline = now + limit
+    if _REQUEST.deadline is None:
+        return timeout
+    left = _REQUEST.deadline - now
+    if left <= 0:
+        import httpcore
+
+        late = httpcore.WriteTimeout if sending else httpcore.ReadTimeout
+        raise late(f"no answer within {limit:g} s all told")
+    return left if timeout is None else min(timeout, left)
+
+
+class _TimedStream:
+    """A connection's stream whose every read and write ends by the deadline of the request
+    it serves (see :func:`_time_left`)."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self.stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, _time_left(timeout, sending=False))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, _time_left(timeout, sending=True))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _timed(self.stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
+class _TimedBackend:
+    """httpcore's network backend, its connections' streams timed (see :class:`_TimedStream`)."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self.backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self.backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _timed(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self.backend.sleep(seconds)
+
+
+def _timed(stream: httpcore.NetworkStream) -> httpcore.NetworkStream:
+    return cast("httpcore.NetworkStream", _TimedStream(stream))
