@@ -1,9 +1,9 @@
 """Posting a notice to a subscription's URL: what Teams, Slack and signed webhooks share.
 
 Each channel module says only how a notice becomes its JSON body (and, for webhooks, that
-the request is signed); this one posts it with ``httpx`` (pooled connections, a timeout on
-every step, no redirects followed) and decides each subscription's outcome from the answer,
-as the SendGrid transport does:
+the request is signed); this one posts it with ``httpcore`` (pooled connections, every read
+and write of a request within its timeout all told, no redirects followed) and decides each
+subscription's outcome from the answer, as the SendGrid transport does:
 
 * 2xx: sent;
 * 429, 5xx, or no connection: retried ``retries`` times with backoff, waiting out a
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
     import ssl
 
     import httpcore
-    import httpx
 
 # How a notice becomes a channel's JSON body: the notice (its note the one to tell), the
 # policy, the time it is sent at, and the subscription's zone (None: the provider's only).
@@ -119,7 +118,7 @@ class WebPostChannel:
             s.key: s for s in setup.subscriptions if s.channel == name
         }
         self.deadline = setup.deadline
-        self._client: httpx.Client | None = None
+        self._pool: httpcore.ConnectionPool | None = None
         self._lock = threading.Lock()  # deliver() runs on several threads at once
         self._unanswered: dict[str, int] = {}  # host -> requests in a row with no answer
         self._down: dict[str, str] = {}  # host -> why it is down for this run
@@ -179,9 +178,10 @@ class WebPostChannel:
 
     def _post(self, subscription: Subscription, body: Body, delivery_id: str) -> Answered:
         """Post ``body`` to the subscription's target until it answers or patience ends."""
-        import httpx
+        import httpcore
 
         host, patience = subscription.host, self.patience
+        unanswered = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError)
         delay, last = patience.backoff_seconds, Answered(Answer.RETRY, "no attempt made", True)
         tries = 0
         for attempt in range(patience.retries + 1):
@@ -192,14 +192,14 @@ class WebPostChannel:
             tries += 1
             try:
                 heard = self._ask(subscription, body, delivery_id)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            except (httpcore.ConnectError, httpcore.ConnectTimeout, httpcore.PoolTimeout) as error:
                 last = Answered(Answer.RETRY, f"no connection to {host} ({_kind(error)})", True)
                 continue
-            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+            except (ValueError, httpcore.UnsupportedProtocol) as error:
                 # The same URL will never do: pending, it would wait unnoticed until expiry.
                 said = f"its URL (host {host}) cannot be posted to ({_kind(error)}); fix its row"
                 return Answered(Answer.FAILED, said, gone=True)
-            except httpx.TransportError as error:
+            except unanswered as error:
                 # The request went out and no answer came back: it may have been taken.
                 said = f"no answer from {host} after sending ({_kind(error)})"
                 return Answered(Answer.UNCERTAIN, said, unanswered=True)
@@ -223,24 +223,27 @@ class WebPostChannel:
 
     def _ask(self, subscription: Subscription, body: Body, delivery_id: str) -> Heard:
         """Post once and hear the answer: its status, and of its body no more than
-        LONGEST_BODY bytes read within timeout_seconds all told. httpx times each read
-        alone, so a receiver trickling its headers or an endless body would otherwise hold
-        the run (and the send lock) for ever: every read and write of the request ends by
-        its deadline (:class:`_TimedStream`); the status line decides, body or not. (A body
+        LONGEST_BODY bytes read within timeout_seconds all told. A timeout on each read
+        alone would let a receiver trickling its headers or an endless body hold the run
+        (and the send lock) for ever: every read and write of the request ends by its
+        deadline (:class:`_TimedStream`); the status line decides, body or not. (A body
         read to its end leaves the connection in the pool for the next request.)"""
         headers = self._headers(subscription, body, delivery_id)
+        step = self.patience.timeout_seconds
+        timeouts = {"connect": step, "read": step, "write": step, "pool": step}
         started = clock.monotonic()
-        _REQUEST.limit, _REQUEST.deadline = self.patience.timeout_seconds, None
+        _REQUEST.limit, _REQUEST.deadline = step, None
         try:
-            request = self.client.build_request(
-                "POST", subscription.target, content=body.content, headers=headers
-            )
-            response = self.client.send(request, stream=True)
-            try:
+            with self.pool.stream(
+                "POST",
+                subscription.target,
+                headers=list(headers.items()),
+                content=body.content,
+                extensions={"timeout": timeouts},
+            ) as response:
+                phrase = response.extensions.get("reason_phrase", b"")
                 heard = Heard(
-                    response.status_code,
-                    response.headers.get("Retry-After"),
-                    response.reason_phrase,
+                    response.status, _header(response, "retry-after"), phrase.decode("latin-1")
                 )
                 head, whole = self._head(response, started)
                 text = _decoded(head, response)
@@ -248,24 +251,22 @@ class WebPostChannel:
                     _drop_connection(response)
                 # A word cut short may be the start of a token that redacted() would not know.
                 return replace(heard, text=text if whole else re.sub(r"\S+\Z", "", text))
-            finally:
-                response.close()
         finally:
             _REQUEST.limit = None
 
-    def _head(self, response: httpx.Response, started: float) -> tuple[bytes, bool]:
+    def _head(self, response: httpcore.Response, started: float) -> tuple[bytes, bool]:
         """The start of ``response``'s body, and whether it is all of it. The status came
         already: a body that stalls or breaks off changes nothing of what was answered."""
-        import httpx
+        import httpcore
 
         head = bytearray()
         try:
-            for chunk in response.iter_raw():  # raw: no decompression of a receiver's words
+            for chunk in response.iter_stream():  # as sent: no decompression asked for
                 head += chunk
                 spent = clock.monotonic() - started
                 if len(head) >= LONGEST_BODY or spent >= self.patience.timeout_seconds:
                     return bytes(head[:LONGEST_BODY]), False
-        except httpx.TransportError:
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError):
             return bytes(head[:LONGEST_BODY]), False
         return bytes(head), True
 
@@ -290,24 +291,19 @@ class WebPostChannel:
         return headers
 
     @property
-    def client(self) -> httpx.Client:
+    def pool(self) -> httpcore.ConnectionPool:
+        """The connections to the receivers, made on the first post: at most
+        ``concurrency`` at once, each read and write timed (:class:`_TimedBackend`). Only
+        what a row names is asked: no proxy from the environment, no redirect followed."""
         with self._lock:
-            if self._client is None:
-                import httpx
+            if self._pool is None:
+                import httpcore
 
-                timeout = httpx.Timeout(self.patience.timeout_seconds)
-                limits = httpx.Limits(max_connections=self.concurrency)
-                transport = httpx.HTTPTransport(limits=limits, trust_env=False)
-                # httpx has no public hook on its connections' streams: wrap the backend
-                # that makes them, so that each request's reads end by its deadline.
-                pool = transport._pool
-                pool._network_backend = cast(
-                    "httpcore.NetworkBackend", _TimedBackend(pool._network_backend)
+                backend = cast("httpcore.NetworkBackend", _TimedBackend(httpcore.SyncBackend()))
+                self._pool = httpcore.ConnectionPool(
+                    max_connections=self.concurrency, network_backend=backend
                 )
-                self._client = httpx.Client(
-                    transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
-                )
-            return self._client
+            return self._pool
 
 
 def delivery_id_of(notice_id: str, key: str) -> str:
@@ -346,25 +342,35 @@ def _shown(text: str, target: str) -> str:
     return "".join(c for c in words if c.isprintable())
 
 
-def _unframed(response: httpx.Response) -> bool:
+def _header(response: httpcore.Response, name: str) -> str | None:
+    """The first ``name`` header of ``response`` (as Latin-1 text, as HTTP has it), or None."""
+    wanted = name.encode("ascii")
+    for key, value in response.headers:
+        if key.lower() == wanted:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _unframed(response: httpcore.Response) -> bool:
     """Whether ``response`` declares a body that its status cannot have: h11 reads none, so
     whatever the receiver sent after its headers would be taken for the next answer."""
-    headers = response.headers
-    declared = headers.get("Content-Length", "0").strip() != "0" or "Transfer-Encoding" in headers
-    return response.status_code in BODILESS and declared
+    length = (_header(response, "content-length") or "0").strip()
+    declared = length != "0" or _header(response, "transfer-encoding") is not None
+    return response.status in BODILESS and declared
 
 
-def _drop_connection(response: httpx.Response) -> None:
+def _drop_connection(response: httpcore.Response) -> None:
     """Close the connection ``response`` came on: the pool then discards it, unused again."""
     stream = response.extensions.get("network_stream")
     if stream is not None:
         stream.close()
 
 
-def _decoded(head: bytes, response: httpx.Response) -> str:
+def _decoded(head: bytes, response: httpcore.Response) -> str:
     """The start of an answer's body as text, in its charset if it names a known one."""
+    named = re.search(r"charset=\"?([\w.:-]+)", _header(response, "content-type") or "", re.I)
     try:
-        return head.decode(response.charset_encoding or "utf-8", errors="replace")
+        return head.decode(named.group(1) if named else "utf-8", errors="replace")
     except LookupError:
         return head.decode("utf-8", errors="replace")
 
@@ -391,7 +397,7 @@ def redacted(text: str, target: str) -> str:
 
 
 def _kind(error: Exception) -> str:
-    """What went wrong, without the URL an httpx message may hold."""
+    """What went wrong, without the URL an httpcore message may hold."""
     return type(error).__name__
 
 
@@ -407,7 +413,7 @@ _REQUEST = _Request()
 
 
 def _time_left(timeout: float | None, sending: bool) -> float | None:
-    """The timeout of one read or write of this thread's request: ``timeout`` (httpx's,
+    """The timeout of one read or write of this thread's request: ``timeout`` (httpcore's,
     for this step alone), or what is left until the request's deadline if that is less."""
     limit = _REQUEST.limit
     if limit is None:
