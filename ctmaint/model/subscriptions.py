@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,6 +41,11 @@ REQUIRED = ("organization", "channel", "target", "products")
 SUBSCRIPTIONS_CSV = CsvFile(COLUMNS, REQUIRED, SubscriptionsError, comments=True)
 SECRET_PREFIX = "whsec_"
 _LOOPBACK_NAMES = ("localhost",)
+_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{20,}")  # a run of base64 or URL-safe text: a token
+LONGEST_TARGET = 8000
+_CHANNELS = ", ".join(
+    CHANNELS
+)  # what web servers take in a request line (RFC 9110 recommends 8000)
 
 
 class Subscription(Struct, frozen=True):
@@ -90,6 +96,9 @@ def read_subscriptions(
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8-sig") if stat.S_ISREG(mode) else None
     except FileNotFoundError:
+        if path.is_symlink():  # a secrets mount not mounted is no "no subscriptions"
+            problem = "is a link to a file that does not exist; mount it, or remove the link"
+            raise SubscriptionsError([Problem(str(path), "", problem)]) from None
         return [], []
     except (OSError, UnicodeError) as error:
         reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or error
@@ -114,10 +123,24 @@ def read_subscriptions(
 def split_subscriptions(
     text: str, source: str, product_ids: frozenset[str] | None
 ) -> tuple[list[Subscription], list[Problem]]:
-    """The subscriptions of ``text`` and the problems of its bad rows, one row per line."""
-    return read_rows(
+    """The subscriptions of ``text`` and the problems of its bad rows, one row per line. A
+    URL is one channel's: a later row naming it for another channel is a problem."""
+    found, problems = read_rows(
         text, source, SUBSCRIPTIONS_CSV, lambda row: _not_taken(row, product_ids), _made
     )
+    first: dict[str, Subscription] = {}
+    kept = []
+    for subscription in found:
+        earlier = first.setdefault(subscription.target, subscription)
+        if earlier.channel == subscription.channel:
+            kept.append(subscription)
+            continue
+        said = (
+            f"its target (host {subscription.host}) is line {earlier.line}'s, a "
+            f"{earlier.channel} URL; one URL takes one channel's posts"
+        )
+        problems.append(Problem(source, f"line {subscription.line}", said))
+    return kept, problems
 
 
 def _made(row: dict[str, str], line: int) -> Subscription:
@@ -135,15 +158,48 @@ def _made(row: dict[str, str], line: int) -> Subscription:
 
 
 def _not_taken(row: dict[str, str], product_ids: frozenset[str] | None) -> list[str]:
-    """The values that are not what their column takes (never echoing a URL or a secret)."""
+    """The values that are not what their column takes. A cell is quoted only if it cannot
+    be a credential: columns written in the wrong order would print a URL or a secret."""
     channel = row["channel"].lower()
     found = []
     if channel not in CHANNELS:
-        found.append(f"channel '{row['channel']}' is unknown; use one of {', '.join(CHANNELS)}")
+        found.append(f"channel{_quoted(row['channel'])} is unknown; use one of {_CHANNELS}")
     found += _target_problems(row["target"])
-    found += unknown_products(split_list(row["products"]), product_ids)
-    found += zone_problems(row["timezone"])
-    return found + _secret_problems(channel, row["secret"])
+    products = split_list(row["products"])
+    found += _unquoted(
+        unknown_products(products, product_ids),
+        products,
+        f"column products names a product this policy lacks; use '*' or one of "
+        f"{', '.join(sorted(product_ids or ()))}",
+    )
+    found += _unquoted(
+        zone_problems(row["timezone"]),
+        [row["timezone"]],
+        "column timezone is not an IANA time zone (like Europe/London)",
+    )
+    return found + (_secret_problems(channel, row["secret"]) if channel in CHANNELS else [])
+
+
+def _unquoted(problems: list[str], cells: Iterable[str], instead: str) -> list[str]:
+    """``problems`` (which quote ``cells``), or ``instead`` if a cell may not be shown."""
+    if problems and not all(_quotable(cell) for cell in cells):
+        return [instead]
+    return problems
+
+
+def _quotable(cell: str) -> bool:
+    """Whether ``cell`` may be shown: nothing like a URL, a secret or a token."""
+    return (
+        len(cell) <= 40
+        and "://" not in cell
+        and not cell.lower().startswith(SECRET_PREFIX)
+        and _TOKEN.search(cell) is None
+    )
+
+
+def _quoted(cell: str) -> str:
+    """`` 'cell'`` when it may be shown (see :func:`_quotable`), else nothing."""
+    return f" '{cell}'" if _quotable(cell) else ""
 
 
 def _target_problems(target: str) -> list[str]:
@@ -158,6 +214,14 @@ def _target_problems(target: str) -> list[str]:
         return ["column target is not a URL with a host; give the https URL to post to"]
     if parts.username is not None or parts.password is not None:
         return [f"column target (host {host}) holds a user or password; give the URL without"]
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # not a number, or past 65535
+        port_ok = False
+    if not port_ok:
+        return [f"column target (host {host}) has no port a request can go to; fix its port"]
+    if len(target) > LONGEST_TARGET:
+        return [f"column target (host {host}) is longer than {LONGEST_TARGET} characters"]
     if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host)):
         return []
     return [f"column target (host {host}) is not an https URL; give the https URL to post to"]
