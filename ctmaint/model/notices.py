@@ -231,6 +231,7 @@ class ContactBook:
         and zone; it hears of the products of every row naming it (two organizations may
         share a channel, each for its own products)."""
         places: dict[str, int] = {}
+        self._subscribed: dict[tuple[str, str], Recipient] = {}
         for subscription in subscriptions:
             key = subscription.key
             if key in places:
@@ -240,6 +241,12 @@ class ContactBook:
                 places[key] = len(self._notified)
                 recipient = self.known[key] = Recipient.subscribed(subscription)
                 self._notified.append((recipient, subscription.products))
+                self._subscribed.setdefault((recipient.account, recipient.channel), recipient)
+
+    def successor(self, account: str, channel: str) -> Recipient | None:
+        """The subscription now listed for ``account`` on ``channel`` (its first row): where
+        a subscription no longer listed, its URL replaced, is told of changes."""
+        return self._subscribed.get((account, channel))
 
     def recipients(self, window: Window) -> list[Recipient]:
         """The maintenance contacts of organizations using a product ``window`` affects, then

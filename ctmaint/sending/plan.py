@@ -354,17 +354,20 @@ def addressees(
 ) -> list[Recipient]:
     """Who gets ``notice``: by product, or (notices of changes) everyone already told. An
     address told earlier and no longer in the contacts still hears of the change; a
-    subscription no longer in subscriptions.csv has nowhere to be posted to."""
+    subscription no longer in subscriptions.csv is told through the one its account now has
+    on that channel (its URL was replaced), if any: otherwise there is nowhere to post."""
     if not notice.to_told:
         return book.recipients(notice.window)
-    found = []
+    found: dict[str, Recipient] = {}
     for address, (account, channel) in sorted(told.get(notice.window.id, {}).items()):
         known = book.known.get(address)
+        if known is None and channel == EMAIL:
+            known = Recipient(address, "", account, account, None)
+        elif known is None:
+            known = book.successor(account, channel)
         if known is not None:
-            found.append(known)
-        elif channel == EMAIL:
-            found.append(Recipient(address, "", account, account, None))
-    return found
+            found.setdefault(known.email, known)
+    return list(found.values())
 
 
 def _edit_note(notice: Notice, ledger: _Ledger) -> str:
