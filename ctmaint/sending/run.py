@@ -191,8 +191,9 @@ def _deliver(run: Run, step: Deliver) -> None:
     with ExitStack() as stack:  # whatever happens, every flight lands what it sent
         lanes = []
         for name, groups in by_channel.items():
-            if name not in run.down:
-                flight = stack.enter_context(_Flight(run, step.due.notice, run.channels[name]))
+            channel = run.channels[name]
+            if channel.name not in run.down:  # down by its own name: sendgrid, teams, ...
+                flight = stack.enter_context(_Flight(run, step.due.notice, channel))
                 lanes.append((flight, _batches(run, flight, step.due, groups)))
         _interleave(lanes)
 

@@ -1,5 +1,6 @@
-"""The channel registry: every channel the policy and `--transport` accept is one module that
-makes it, and a name nobody registered is refused in one sentence."""
+"""The channel registries: every channel the policy and `--transport` accept, and every one a
+subscription can name, is one module that makes it; a name nobody registered is refused in
+one sentence."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ctmaint.channels.base import CHANNELS, Channel, Setup, make_channel
+from ctmaint.channels.base import CHANNELS, SUBSCRIBED, Channel, Channels, Setup, make_channel
 from ctmaint.cli.send import TransportName
 from ctmaint.errors import Input, UsageError
 from ctmaint.model.policy import TRANSPORTS, Policy
+from ctmaint.model.vocabulary import EMAIL, SUBSCRIPTION_CHANNELS
 
 
 def test_every_channel_the_policy_and_the_cli_accept_is_registered() -> None:
@@ -32,3 +34,16 @@ def test_an_unknown_channel_is_refused(shipped: Policy, tmp_path: Path) -> None:
         make_channel("pigeon", Setup(shipped, tmp_path))
     assert str(caught.value) == "'pigeon' is not a transport; use outbox or sendgrid"
     assert caught.value.about is Input.TRANSPORT
+
+
+def test_every_channel_a_subscription_can_name_is_registered_and_made_on_first_use(
+    shipped: Policy, tmp_path: Path
+) -> None:
+    assert tuple(SUBSCRIBED) == SUBSCRIPTION_CHANNELS
+    email = make_channel("outbox", Setup(shipped, tmp_path / "outbox"))
+    channels = Channels(email, Setup(shipped, tmp_path / "outbox"))
+    assert channels[EMAIL] is email
+    for name in SUBSCRIPTION_CHANNELS:
+        made = channels[name]
+        assert made.name == name
+        assert channels[name] is made  # one per run
