@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from msgspec import Struct, field
 
 from ctmaint.model.notices import Notice
@@ -88,10 +90,9 @@ def describe(plan: SendPlan, verbose: bool = False) -> SendReport:
             names = ", ".join(r.email for r in shown)
             more = len(step.send) - len(shown)
             names += f" and {more} more" if more else ""
-            channels: dict[str, int] = {}
-            for recipient in step.send:
-                channels[recipient.channel] = channels.get(recipient.channel, 0) + 1
-                report.sent_by[recipient.channel] = report.sent_by.get(recipient.channel, 0) + 1
+            channels = Counter(recipient.channel for recipient in step.send)
+            for channel, count in channels.items():
+                report.sent_by[channel] = report.sent_by.get(channel, 0) + count
             to = f"{len(step.send)}{by_channel(channels)}"
             report.actions.append(f"would send {notice_id} to {to}: {names}")
         if step.post:

@@ -4,6 +4,7 @@ state, collecting every problem; write the shipped files to start from."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -157,9 +158,7 @@ def contacts_note(policy: Policy, contacts: list[Contact]) -> str:
 
 def subscriptions_note(policy: Policy, subscriptions: list[Subscription]) -> str:
     """How many subscriptions of each channel are posted to (no URL: they are credentials)."""
-    counts: dict[str, int] = {}
-    for subscription in subscriptions:
-        counts[subscription.channel] = counts.get(subscription.channel, 0) + 1
+    counts = Counter(subscription.channel for subscription in subscriptions)
     each = ", ".join(f"{channel} {count}" for channel, count in sorted(counts.items()))
     listed = plural(len(subscriptions), "subscription")
     return f"subscriptions: {policy.subscriptions_path}: {listed} ({each})"

@@ -43,14 +43,11 @@ class HistoryEntry(Struct, frozen=True):
 
     def counts(self) -> dict[str, int]:
         """The deliveries in each state, in the order `history` shows them."""
-        return {
-            "sent": self.sent,
-            "failed": self.failed,
-            "expired": self.expired,
-            "cancelled": self.cancelled,
-            "pending": self.pending,
-            "uncertain": self.uncertain,
-        }
+        return {state: getattr(self, state) for state in HISTORY_STATES}
+
+
+# The states `history` counts, in its order ('sending', a run in progress, counts as pending).
+HISTORY_STATES = ("sent", "failed", "expired", "cancelled", "pending", "uncertain")
 
 
 class History(Struct, frozen=True):

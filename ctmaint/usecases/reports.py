@@ -4,6 +4,7 @@ writes; a missing state database reads as empty."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -105,18 +106,14 @@ def planned_notices(workspace: Workspace, days: int) -> list[PlannedNotice]:
 
 def _channels_by_notice(rows: Sequence[DeliveryRow]) -> dict[str, dict[str, int]]:
     """``notice id -> channel -> rows``: whom the ledger holds each notice for."""
-    found: dict[str, dict[str, int]] = {}
+    found: dict[str, Counter[str]] = {}
     for row in rows:
-        counts = found.setdefault(row.notice_id, {})
-        counts[row.channel] = counts.get(row.channel, 0) + 1
-    return found
+        found.setdefault(row.notice_id, Counter())[row.channel] += 1
+    return {notice_id: dict(counts) for notice_id, counts in found.items()}
 
 
 def _count_channels(recipients: Sequence[Recipient]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for recipient in recipients:
-        counts[recipient.channel] = counts.get(recipient.channel, 0) + 1
-    return counts
+    return dict(Counter(recipient.channel for recipient in recipients))
 
 
 def check_days(days: int) -> None:
@@ -160,12 +157,12 @@ def history(workspace: Workspace) -> History:
 
 
 def _history_entry(notice_id: str, group: list[DeliveryRow]) -> HistoryEntry:
-    from ctmaint.usecases.records import HistoryEntry
+    from ctmaint.usecases.records import HISTORY_STATES, HistoryEntry
 
     sent_times = sorted(r.sent_at for r in group if r.sent_at)
     channels: dict[str, dict[str, int]] = {}
     for row in group:
-        counts = channels.setdefault(row.channel, dict.fromkeys(_HISTORY_STATES, 0))
+        counts = channels.setdefault(row.channel, dict.fromkeys(HISTORY_STATES, 0))
         counts[_HISTORY_STATE.get(row.state, str(row.state))] += 1
     email = [r for r in group if r.channel == EMAIL]
     return HistoryEntry(
@@ -195,9 +192,7 @@ def _history_entry(notice_id: str, group: list[DeliveryRow]) -> HistoryEntry:
     )
 
 
-# How `history` counts a row's state ('sending' is a run in progress: still pending).
-_HISTORY_STATES = ("sent", "failed", "expired", "cancelled", "pending", "uncertain")
-_HISTORY_STATE = {DeliveryState.SENDING: "pending"}
+_HISTORY_STATE = {DeliveryState.SENDING: "pending"}  # a run in progress: still pending
 
 
 # -- operating on windows ------------------------------------------------------------------------
