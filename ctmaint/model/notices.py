@@ -198,8 +198,8 @@ class ContactBook:
     What an organization uses is every product on any of its rows: a maintenance contact
     listed with ``teams`` still hears of Connect work if another row of the organization
     names ``connect``. One copy per address: the first row of an address decides its
-    name, account and zone. A subscription hears of the products its own row names, one
-    copy per target (its first row decides).
+    name, account and zone. A subscription hears of the products of every row naming its
+    target, one copy per target (its first row decides the rest).
     """
 
     def __init__(
